@@ -1,0 +1,60 @@
+# rnn-bench: `make help` lists the targets. Every target builds .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU build of torch by default; GPU users: make venv TORCH_SPEC='torch==2.11.0' TORCH_INDEX=<CUDA wheel index URL>
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+EXP ?= default
+STORE ?= results/store
+REPORT ?= results/report
+CI_STORE ?= results/ci/store
+BASELINE ?= results/baseline
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test test-slow test-gpu bench report ci-bench baseline bench-pytest clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install -q -e ".[dev,launchers]"
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv and install the suite (torch: TORCH_SPEC, TORCH_INDEX)
+
+test: venv ## run the test suite (no GPU needed; slow tests excluded)
+	$(PY) -m pytest -m "not slow and not gpu and not benchmark_suite" -q
+
+test-slow: venv ## run the slow tests (launchers, long-range training, fidelity)
+	$(PY) -m pytest -m "slow" -q
+
+test-gpu: venv ## run the GPU tests (needs CUDA)
+	$(PY) -m pytest -m "gpu" -q
+
+bench: venv ## run the preset sweep EXP (default: every measure) and write the report
+	$(PY) -m bench.suite $(EXP) results_dir=$(STORE)
+	$(PY) -m analysis.report $(STORE) --out $(REPORT)
+
+report: venv ## rebuild tables, figures and report.md from the stored records only
+	$(PY) -m analysis.report $(STORE) --out $(REPORT)
+
+ci-bench: venv ## CI regression check against results/baseline (non-zero exit on regression)
+	rm -rf $(CI_STORE)
+	$(PY) -m bench.suite ci results_dir=$(CI_STORE)
+	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) --out results/ci/verdict.md
+
+baseline: venv ## re-record results/baseline on this machine (commit it, name the machine)
+	rm -rf $(BASELINE)
+	$(PY) -m bench.suite ci results_dir=$(BASELINE)
+
+bench-pytest: venv ## pytest-benchmark micro-benchmarks, JSON history under results/pytest-benchmark
+	$(PY) -m pytest tests/benchmarks -m benchmark_suite --benchmark-only \
+		--benchmark-storage=results/pytest-benchmark --benchmark-autosave -q
+
+clean: ## remove generated results (keeps .venv, the baseline and GPU results)
+	rm -rf results/store results/report results/ci results/hydra

@@ -1,0 +1,1 @@
+"""rnn-bench: config -> model -> measure -> records -> store (see DESIGN.md)."""

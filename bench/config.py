@@ -1,0 +1,176 @@
+"""Typed configuration: the schema Hydra composes `conf/*.yaml` against.
+
+Keys spell what `torch.nn.LSTM` spells. OmegaConf rejects unknown keys, wrong types and
+values outside an Enum at composition time; `validate` adds the range and cross-key rules
+that a type cannot express. Both run before any point is measured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class Cell(str, Enum):
+    rnn = "rnn"
+    lstm = "lstm"
+    gru = "gru"
+    ref_lstm = "ref_lstm"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class DType(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
+    bfloat16 = "bfloat16"
+
+
+class Backend(str, Enum):
+    auto = "auto"      # whatever torch picks: oneDNN for nn.LSTM on CPU, cuDNN on GPU
+    native = "native"  # oneDNN and cuDNN switched off: every cell runs aten's own loop
+    onednn = "onednn"  # CPU only; an error where oneDNN cannot run the cell
+    cudnn = "cudnn"    # CUDA only
+
+
+class Task(str, Enum):
+    adding = "adding"
+    copy = "copy"
+
+
+class Condition(str, Enum):
+    init = "init"
+
+
+@dataclass
+class ModelConfig:
+    cell: Cell = Cell.lstm
+    input_size: int = 32
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    # Added to the forget-gate slice of every bias (LSTM family only); null = PyTorch default.
+    forget_bias: Optional[float] = None
+
+
+@dataclass
+class DataConfig:
+    seq_len: int = 100
+    batch_size: int = 32
+
+
+@dataclass
+class GradientsConfig:
+    name: str = "gradients"
+    # Fit window for decay_per_step, as fractions of the longest distance; recorded in rows.
+    fit_start: float = 0.1
+    fit_end: float = 0.9
+
+
+@dataclass
+class ThroughputConfig:
+    name: str = "throughput"
+    backend: Backend = Backend.auto
+    tf32: bool = False
+    warmup: int = 5
+    min_reps: int = 10
+    min_time_s: float = 1.0
+    max_reps: int = 200
+    noise_limit: float = 0.10  # relative IQR above which a point is re-measured once
+    lr: float = 1e-3
+
+
+@dataclass
+class LongRangeConfig:
+    name: str = "long_range"
+    task: Task = Task.adding
+    steps: int = 3000          # step budget
+    eval_every: int = 50
+    lr: float = 1e-3
+    clip: float = 1.0          # gradient-norm clipping
+    test_size: int = 512       # held-out batch
+    solve_mse: float = 0.01    # adding problem: solved when test MSE is under this
+    stop_when_solved: bool = True
+    copy_symbols: int = 10     # copy memory: symbols to remember (alphabet of 8)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    measure: Any = MISSING
+    device: Device = Device.auto
+    dtype: Optional[DType] = None  # null: the measure's default (gradients float64, else float32)
+    threads: Optional[int] = None  # torch intra-op threads; null: torch's default
+    seed: int = 0
+    results_dir: str = "results/store"
+    force: bool = False
+    progress: bool = True
+    suite: List[str] = field(default_factory=list)  # set by suite presets (bench.suite)
+
+
+MEASURE_SCHEMAS = {"gradients": GradientsConfig, "throughput": ThroughputConfig,
+                   "long_range": LongRangeConfig}
+LSTM_FAMILY = {Cell.lstm.value, Cell.ref_lstm.value}
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore (called by the entry points, never at import)."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    for name, schema in MEASURE_SCHEMAS.items():
+        cs.store(group="measure", name=f"base_{name}", node=schema)
+    from hydra_plugins.rnn_bench.sweeper import BenchSweeperConf  # validates every point first
+    cs.store(group="hydra/sweeper", name="bench", node=BenchSweeperConf)
+
+
+class ConfigError(ValueError):
+    """A configuration the suite refuses; the message names the key and what is allowed."""
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range and cross-key rules; raises ConfigError naming the first offending key."""
+    for key in ("model.input_size", "model.hidden_size", "model.num_layers",
+                "data.seq_len", "data.batch_size"):
+        value = OmegaConf.select(cfg, key)
+        if value is None or value < 1:
+            raise ConfigError(f"{key}={value}: must be a positive int")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"threads={cfg.threads}: must be a positive int or null")
+    cell = _value(cfg.model.cell)
+    if cfg.model.forget_bias is not None and cell not in LSTM_FAMILY:
+        raise ConfigError(f"model.forget_bias={cfg.model.forget_bias}: only for the LSTM family "
+                          f"(model.cell in {sorted(LSTM_FAMILY)}), not for model.cell={cell}")
+    if cfg.suite:
+        raise ConfigError(f"experiment is a suite of {list(cfg.suite)}: run it with "
+                          "`python -m bench.suite NAME` or `make bench EXP=NAME`")
+    measure = cfg.measure.name
+    if measure not in MEASURE_SCHEMAS:
+        raise ConfigError(f"measure={measure}: allowed {sorted(MEASURE_SCHEMAS)}")
+    m = cfg.measure
+    if measure == "gradients" and not (0 <= m.fit_start < m.fit_end <= 1):
+        raise ConfigError("measure.fit_start, measure.fit_end: need 0 <= fit_start < fit_end <= 1")
+    if measure == "throughput":
+        for key in ("min_reps", "max_reps"):
+            if m[key] < 1:
+                raise ConfigError(f"measure.{key}={m[key]}: must be a positive int")
+        if m.warmup < 0 or m.min_time_s < 0:
+            raise ConfigError("measure.warmup and measure.min_time_s: must be >= 0")
+    if measure == "long_range":
+        for key in ("steps", "eval_every", "test_size", "copy_symbols"):
+            if m[key] < 1:
+                raise ConfigError(f"measure.{key}={m[key]}: must be a positive int")
+        if _value(m.task) == "adding" and cfg.data.seq_len < 2:
+            raise ConfigError("data.seq_len: the adding problem needs seq_len >= 2")
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, Enum) else x

@@ -1,0 +1,9 @@
+"""The measure registry: `measure` name -> function(Point) -> list of row dicts.
+
+Measures return plain rows; they never print tables or write files.
+"""
+from bench.measures import gradients
+
+MEASURES = {
+    "gradients": gradients.measure,
+}

@@ -1,0 +1,126 @@
+"""`gradients`: per-position gradient norms ||dL/dx_t||, in one backward pass.
+
+Input x (T, B, I), seeded, requires_grad. Loss L = sum_b <w_b, r_b>, r the top layer's readout
+at the end of each direction's pass (forward at t = T-1, backward at t = 0), w a fixed seeded
+projection. grad_norm(t) = mean_b ||dL/dx_t||_2. For num_layers > 1 the same loss is also
+differentiated with respect to every layer's input (rows with `layer` = k), read from a
+layer-by-layer copy of the model with the same weights; `layer` = 0 is the fused module's x.grad.
+Never `retain_grad()` on a fused module's output: that holds only the direct gradient.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List
+
+import torch
+from torch import Tensor, nn
+
+from bench.cells import layer_stack
+from bench.measures.point import Point, seeded_normal
+
+LSTM_FAMILY = ("lstm", "ref_lstm")
+
+
+def readout(output: Tensor, hidden_size: int, bidirectional: bool) -> Tensor:
+    """(T, B, D*H) -> (B, D*H): forward direction at t = T-1, backward direction at t = 0."""
+    forward = output[-1, :, :hidden_size]
+    if not bidirectional:
+        return forward
+    return torch.cat([forward, output[0, :, hidden_size:]], dim=-1)
+
+
+def distance(T: int, bidirectional: bool) -> List[int]:
+    """Steps from each position to the nearest readout."""
+    return [min(T - 1 - t, t) if bidirectional else T - 1 - t for t in range(T)]
+
+
+def projection(batch_size: int, width: int, seed: int, dtype: torch.dtype, device: str) -> Tensor:
+    """The fixed readout projection w (B, D*H); seeded apart from the input."""
+    return seeded_normal((batch_size, width), seed + 7919, dtype, device) / math.sqrt(width)
+
+
+def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str) -> List[Dict]:
+    """Gradient-profile rows of `model` on input x (T, B, I); one backward pass per layer set."""
+    T, B, _ = x.shape
+    H, bidir, L = model.hidden_size, model.bidirectional, model.num_layers
+    w = projection(B, H * (2 if bidir else 1), seed, x.dtype, x.device.type)
+    x = x.detach().requires_grad_(True)
+    output, _ = model(x)
+    (readout(output, H, bidir) * w).sum().backward()
+    per_layer = {0: x.grad}
+    stack = layer_stack(model) if L > 1 else [model]
+    if L > 1:  # each layer's input, read from a layer-by-layer copy with the same weights
+        h, inputs = x.detach(), []
+        for k, layer in enumerate(stack):
+            if k > 0:
+                inputs.append(h)                               # layer k's input: (T, B, D*H)
+            h, _ = layer(h)
+        grads = torch.autograd.grad((readout(h, H, bidir) * w).sum(), inputs)
+        per_layer.update({k + 1: g for k, g in enumerate(grads)})
+    theory = theory_columns(stack[0], x.detach())
+    dist = distance(T, bidir)
+    rows = []
+    for layer, grad in per_layer.items():
+        norms = grad.norm(dim=-1).mean(dim=1).double().cpu().tolist()  # (T,): mean over batch
+        for t, g in enumerate(norms):
+            rows.append({"measure": "gradients", "condition": condition, "layer": layer, "t": t,
+                         "distance": dist[t], "grad_norm": g, "underflow": g == 0.0, **theory})
+    return mark_overflow(rows)
+
+
+def mark_overflow(rows: List[Dict]) -> List[Dict]:
+    """A non-finite gradient is a measurement: status=overflow, naming the nearest such step."""
+    bad = [r for r in rows if not math.isfinite(r["grad_norm"])]
+    if bad:
+        first = min(bad, key=lambda r: (r["layer"], r["distance"]))
+        error = (f"gradient not finite from distance {first['distance']} (t={first['t']}, "
+                 f"layer {first['layer']}, condition {first['condition']})")
+        for r in rows:
+            r["status"], r["error"] = "overflow", error
+    return rows
+
+
+@torch.no_grad()
+def theory_columns(layer0: nn.Module, x: Tensor) -> Dict[str, float]:
+    """What the weights predict for the per-step decay (log10) of layer 0's forward direction.
+
+    rnn: the top Lyapunov exponent of the backward Jacobian product W_hh^T diag(1 - h_t^2)
+    along the trajectory, beside the spectral radius of W_hh and the mean tanh derivative.
+    LSTM family: mean log10 of the forget gate (the cell path's per-step factor);
+    gru: mean log10 of the update gate z (h_t = (1 - z) n + z h_{t-1}).
+    """
+    H = layer0.hidden_size
+    out, _ = layer0(x)
+    h = out[:, :, :H]                                          # (T, B, H) forward direction
+    h_prev = torch.cat([torch.zeros_like(h[:1]), h[:-1]])
+    w_ih, w_hh = layer0.weight_ih_l0, layer0.weight_hh_l0
+    b = layer0.bias_ih_l0 + layer0.bias_hh_l0
+    nan = float("nan")
+    cols = {"theory_decay_per_step": nan, "spectral_radius": nan, "mean_tanh_deriv": nan,
+            "mean_gate": nan}
+    if isinstance(layer0, nn.RNN):
+        deriv = 1 - h ** 2                                     # tanh'(pre-activation)
+        v = torch.ones_like(h[0]) / math.sqrt(H)
+        logs = []
+        for t in range(h.shape[0] - 1, 0, -1):                 # backward through time
+            v = (v * deriv[t]) @ w_hh
+            n = v.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+            logs.append(torch.log10(n).mean().item())
+            v = v / n
+        skip = len(logs) // 10                                 # drop the transient
+        cols["theory_decay_per_step"] = sum(logs[skip:]) / max(1, len(logs) - skip)
+        cols["spectral_radius"] = torch.linalg.eigvals(w_hh.double()).abs().max().item()
+        cols["mean_tanh_deriv"] = deriv.mean().item()
+    else:  # LSTM family: forget gate; GRU: update gate. Both are the slice [H:2H].
+        s = slice(H, 2 * H)
+        gate = torch.sigmoid(x @ w_ih[s].T + h_prev @ w_hh[s].T + b[s])
+        cols["theory_decay_per_step"] = torch.log10(gate).mean().item()
+        cols["mean_gate"] = gate.mean().item()
+    return cols
+
+
+def measure(point: Point) -> List[Dict]:
+    model = point.build_model()
+    x = seeded_normal((point.seq_len, point.batch_size, point.input_size), point.seed,
+                      point.dtype, point.device)
+    return profile_rows(model, x, point.seed, condition="init")

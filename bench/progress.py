@@ -1,0 +1,38 @@
+"""A progress bar per sweep, showing the point being measured (basic launcher, same process)."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Optional
+
+from tqdm import tqdm
+
+_bar: Optional[tqdm] = None
+counts: Counter = Counter()
+
+
+def start(total: int, desc: str = "sweep") -> None:
+    global _bar
+    counts.clear()
+    _bar = tqdm(total=total, desc=desc, unit="point", dynamic_ncols=True)
+
+
+def point(label: str) -> None:
+    if _bar is not None:
+        _bar.set_postfix_str(label, refresh=True)
+
+
+def done(status: str) -> None:
+    counts[status] += 1
+    if _bar is not None:
+        _bar.update(1)
+
+
+def write(message: str) -> None:
+    tqdm.write(message)
+
+
+def close() -> None:
+    global _bar
+    if _bar is not None:
+        _bar.close()
+    _bar = None

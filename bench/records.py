@@ -1,0 +1,85 @@
+"""Records: one tidy, long-form schema. Every row carries its configuration and provenance."""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pandas as pd
+import torch
+
+STATUSES = ("ok", "overflow", "oom", "failed")
+# Keys that say how to run, not what to measure: they stay out of the configuration hash.
+RUN_ONLY_KEYS = ("results_dir", "force", "progress", "suite")
+
+
+def point_config(cfg: Dict[str, Any], device: str, dtype: str) -> Dict[str, Any]:
+    """The configuration that identifies a measured point, flat, with device and dtype resolved.
+
+    Columns: the DESIGN's configuration keys (`cell`, `hidden_size`, `seq_len`, ...), then the
+    measure's own settings prefixed `measure_` (e.g. `measure_backend`), then `measure`.
+    """
+    flat: Dict[str, Any] = {}
+    flat.update(cfg["model"])
+    flat.update(cfg["data"])
+    measure = dict(cfg["measure"])
+    flat["measure"] = measure.pop("name")
+    flat.update({f"measure_{k}": v for k, v in sorted(measure.items())})
+    flat.update(device=device, dtype=dtype, seed=cfg["seed"], threads_requested=cfg["threads"])
+    if flat["forget_bias"] is None and flat["cell"] in ("lstm", "ref_lstm"):
+        flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
+    return flat
+
+
+def config_hash(point: Dict[str, Any]) -> str:
+    """Stable 16-hex-digit hash of a point's configuration (names the record file)."""
+    blob = json.dumps(point, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def git_sha() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, text=True,
+                             capture_output=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               text=True, capture_output=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
+
+
+def provenance(device_name: str, backend: str, threads: int) -> Dict[str, Any]:
+    return {
+        "torch_version": torch.__version__,
+        "device_name": device_name,
+        "backend": backend,
+        "threads": threads,
+        "git_sha": git_sha(),
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def to_frame(rows: List[Dict[str, Any]], point: Dict[str, Any], prov: Dict[str, Any],
+             chash: str, status: str = "ok", error: str = "") -> pd.DataFrame:
+    """Measure rows + configuration + provenance -> the record DataFrame of one point.
+
+    A point that failed before producing rows is stored as one row with its status and error.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"status={status}: allowed {STATUSES}")
+    rows = rows or [{}]
+    frame = pd.DataFrame(rows)
+    # A measure may set some of these on its own rows (long_range stores gradients rows with
+    # measure=gradients, an overflow sets status on its rows): fill only what it left empty.
+    for key, value in {**point, **prov, "config_hash": chash, "status": status, "error": error}.items():
+        if key not in frame.columns:
+            frame[key] = value
+        elif value is not None:
+            frame[key] = frame[key].where(frame[key].notna(), value)
+    return frame

@@ -1,0 +1,85 @@
+"""One point, end to end: config -> model -> measure -> records -> store."""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bench import progress
+from bench.config import validate
+from bench.device import (DTYPES, backend_context, device_name, effective_backend, resolve_device,
+                          resolve_dtype, threads_context)
+from bench.measures import MEASURES
+from bench.measures.point import Point
+from bench.records import config_hash, point_config, provenance, to_frame
+from bench.store import is_done, point_path, write_point
+
+
+@dataclass
+class Resolved:
+    cfg: DictConfig  # plain values (Enums as their strings), without Hydra's node
+    device: str
+    dtype: str
+    backend: str
+    point: dict
+    chash: str
+
+
+def resolve(cfg: DictConfig) -> Resolved:
+    """Validate and resolve a composed config; raises ConfigError before any work."""
+    cfg = OmegaConf.create(plain(cfg))
+    validate(cfg)
+    device = resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, cfg.measure.name)
+    backend = effective_backend(cfg.model.cell, device, dtype, cfg.measure.get("backend", "auto"))
+    point = point_config(OmegaConf.to_container(cfg), device, dtype)
+    return Resolved(cfg, device, dtype, backend, point, config_hash(point))
+
+
+def plain(cfg: DictConfig) -> dict:
+    """The job's configuration as plain Python values, without Hydra's own node."""
+    keys = [k for k in cfg if k != "hydra"]
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True, enum_to_str=True)
+
+
+def classify(exc: BaseException) -> str:
+    """Exception inside a point -> the status stored for it."""
+    text = str(exc).lower()
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text:
+        return "oom"
+    if isinstance(exc, FloatingPointError) or "overflow" in text:
+        return "overflow"
+    return "failed"
+
+
+def run_point(cfg: DictConfig, label: Optional[str] = None) -> str:
+    """Measure and store one point; returns its status (`skipped` when already stored ok)."""
+    r = resolve(cfg)
+    cfg = r.cfg
+    path = point_path(cfg.results_dir, r.chash)
+    progress.point(label or r.chash)
+    if not cfg.force and is_done(path):
+        progress.done("skipped")
+        return "skipped"
+    status, error, rows = "ok", "", []
+    with threads_context(cfg.threads) as threads, backend_context(r.backend, cfg.measure.get("tf32", False)):
+        point = Point(cfg=cfg, device=r.device, dtype=DTYPES[r.dtype], backend=r.backend)
+        try:
+            rows = MEASURES[cfg.measure.name](point)
+        except Exception as exc:  # noqa: BLE001 - a failure is a row, and the sweep goes on
+            status = classify(exc)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            progress.write(f"point {label or r.chash} {status}: {error}")
+            progress.write("".join(traceback.format_exception(exc, limit=-3)).rstrip())
+        finally:
+            if r.device == "cuda":
+                torch.cuda.empty_cache()
+        prov = provenance(device_name(r.device), r.backend, threads)
+    frame = to_frame(rows, r.point, prov, r.chash, status, error)
+    write_point(path, frame)
+    final = "ok" if (frame["status"] == "ok").all() else frame.loc[frame["status"] != "ok", "status"].iloc[0]
+    progress.done(final)
+    return final

@@ -1,0 +1,51 @@
+"""Hydra's basic sweeper, plus: every point is validated before any is measured, a progress
+bar runs over the sweep, and the sweep ends with a count of failed points and the exit code."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from hydra.core.utils import JobReturn
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+from bench import progress
+from bench.config import ConfigError
+
+
+@dataclass
+class BenchSweeperConf:
+    _target_: str = "hydra_plugins.rnn_bench.sweeper.BenchSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+
+
+class BenchSweeper(BasicSweeper):
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        from bench.run import resolve  # late: keeps torch out of Hydra's plugin scan
+
+        loader = self.hydra_context.config_loader
+        for overrides in batch:
+            cfg = loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
+            try:
+                resolve(cfg)
+            except ConfigError as exc:
+                print(f"bench: error: {exc} (sweep point: {' '.join(overrides) or 'defaults'}); "
+                      "nothing was run", file=sys.stderr)
+                sys.exit(2)
+        if self.config.get("progress", True):
+            progress.start(len(batch), desc=f"sweep {self.config.measure.name}")
+
+    def sweep(self, arguments: List[str]) -> Any:
+        returns = super().sweep(arguments)
+        progress.close()
+        statuses = [r.return_value for batch in returns for r in batch
+                    if isinstance(r, JobReturn)]
+        failed = [s for s in statuses if s in ("failed", "oom")]
+        overflow = statuses.count("overflow")
+        print(f"bench: {len(statuses)} points: {statuses.count('ok')} measured, "
+              f"{statuses.count('skipped')} already stored, {overflow} overflow, "
+              f"{len(failed)} failed", file=sys.stderr)
+        if failed:
+            sys.exit(1)
+        return returns

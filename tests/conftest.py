@@ -1,0 +1,48 @@
+"""Shared fixtures: composing configs the way `python -m bench` does, CPU and float64 throughout."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from bench.config import register_configs
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = str(ROOT / "conf")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _configs():
+    register_configs()
+
+
+@pytest.fixture
+def make_cfg():
+    """compose(overrides) -> the job config `python -m bench overrides` would get."""
+    def _compose(overrides: List[str] = ()):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def run_cli(args: List[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """Run `python -m <args>` as a user would, in a subprocess."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=timeout, **kw)
+
+
+@pytest.fixture(autouse=True)
+def _float64_default():
+    torch.manual_seed(0)
+    yield

@@ -1,0 +1,83 @@
+"""Every config file composes; bad input is refused before any work, naming the key."""
+from pathlib import Path
+
+import pytest
+
+from bench.config import ConfigError
+from bench.run import resolve
+from tests.conftest import CONF, run_cli
+
+GROUP_FILES = {g: sorted(p.stem for p in (Path(CONF) / g).glob("*.yaml"))
+               for g in ("model", "measure", "experiment")}
+
+
+@pytest.mark.parametrize("group,name", [(g, n) for g, names in GROUP_FILES.items() for n in names])
+def test_every_config_file_composes(make_cfg, group, name):
+    cfg = make_cfg([f"{group}={name}"])
+    if cfg.get("suite"):  # a suite preset names other presets; each of those must exist
+        assert set(cfg.suite) <= set(GROUP_FILES["experiment"])
+        return
+    r = resolve(cfg)
+    assert r.device in ("cpu", "cuda") and len(r.chash) == 16
+
+
+def test_model_group_and_cell_key_agree(make_cfg):
+    assert make_cfg(["model=gru"]).model.cell.value == "gru"
+    assert make_cfg(["model.cell=rnn"]).model.cell.value == "rnn"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.seq_len=0", "data.seq_len=0: must be a positive int"),
+    ("data.batch_size=-2", "data.batch_size=-2: must be a positive int"),
+    ("model.hidden_size=0", "model.hidden_size=0: must be a positive int"),
+    ("model.num_layers=0", "model.num_layers=0: must be a positive int"),
+])
+def test_range_errors_name_the_key(make_cfg, override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(make_cfg([override]))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_forget_bias_refused_outside_lstm_family(make_cfg, cell):
+    with pytest.raises(ConfigError, match="model.forget_bias"):
+        resolve(make_cfg([f"model.cell={cell}", "model.forget_bias=1"]))
+
+
+def test_cuda_refused_without_gpu(make_cfg):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ConfigError, match="device=cuda"):
+        resolve(make_cfg(["device=cuda"]))
+
+
+def test_backend_refused_on_wrong_device(make_cfg):
+    with pytest.raises(ConfigError, match="measure.backend=cudnn"):
+        resolve(make_cfg(["measure=throughput", "measure.backend=cudnn", "device=cpu"]))
+    with pytest.raises(ConfigError, match="measure.backend=onednn"):
+        resolve(make_cfg(["measure=throughput", "measure.backend=onednn", "model.cell=rnn"]))
+
+
+def test_hash_ignores_run_only_keys(make_cfg):
+    a = resolve(make_cfg(["results_dir=/a", "force=true"])).chash
+    b = resolve(make_cfg(["results_dir=/b"])).chash
+    c = resolve(make_cfg(["data.seq_len=7"])).chash
+    assert a == b != c
+
+
+# One subprocess per class of bad input: exit non-zero, a named key, no traceback, no store.
+@pytest.mark.parametrize("args,needle", [
+    (["model.cell=foo"], "model.cell"),
+    (["model.hidden=3"], "model.hidden"),
+    (["model.hidden_size=abc"], "model.hidden_size"),
+    (["data.seq_len=0"], "data.seq_len=0"),
+    (["model.cell=gru", "model.forget_bias=1"], "model.forget_bias"),
+    (["-m", "model.cell=rnn,lstm", "data.seq_len=10,0"], "data.seq_len=0"),
+])
+def test_cli_refuses_bad_input(tmp_path, args, needle):
+    store = tmp_path / "store"
+    proc = run_cli(["bench", *args, f"results_dir={store}"])
+    assert proc.returncode != 0
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not store.exists()
