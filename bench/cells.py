@@ -92,7 +92,9 @@ class ReferenceLSTM(nn.Module):
             for direction, suffix in enumerate(self._suffixes(layer)):
                 w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
                 b_ih, b_hh = getattr(self, f"bias_ih{suffix}"), getattr(self, f"bias_hh{suffix}")
-                x_proj = layer_input @ w_ih.T + b_ih          # (T, B, 4H), one matmul for all t
+                # (T, B, 4H) in one matmul for all t; unbind (not x_proj[t]) so that backward
+                # assembles the gradient once instead of a (T, B, 4H) zero tensor per step.
+                x_proj = (layer_input @ w_ih.T + b_ih).unbind(0)
                 idx = layer * self.num_directions + direction
                 h, c = h0[idx], c0[idx]
                 hs: List[Optional[Tensor]] = [None] * T
@@ -166,3 +168,14 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
                                 for name, p in model.named_parameters() if name.endswith(suffixes)})
         layers.append(single.to(next(model.parameters())))
     return layers
+
+
+def forward_flops(cell: str, input_size: int, hidden_size: int, num_layers: int,
+                  bidirectional: bool, seq_len: int, batch_size: int) -> int:
+    """Analytic forward FLOPs of one pass: per layer and direction, per step and sequence
+    element, 2 * G * H * (layer_input + H) (the two matmuls; gate nonlinearities left out).
+    Training (forward + backward) is about 3x this."""
+    D = 2 if bidirectional else 1
+    per_token = sum(2 * GATES[cell] * hidden_size * ((input_size if k == 0 else D * hidden_size) + hidden_size)
+                    for k in range(num_layers)) * D
+    return per_token * seq_len * batch_size

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench.config import ConfigError
 from bench.run import resolve
@@ -16,6 +17,10 @@ def test_every_config_file_composes(make_cfg, group, name):
     cfg = make_cfg([f"{group}={name}"])
     if cfg.get("suite"):  # a suite preset names other presets; each of those must exist
         assert set(cfg.suite) <= set(GROUP_FILES["experiment"])
+        return
+    if cfg.device.value == "cuda" and not torch.cuda.is_available():  # GPU presets: refused here
+        with pytest.raises(ConfigError, match="device=cuda"):
+            resolve(cfg)
         return
     r = resolve(cfg)
     assert r.device in ("cpu", "cuda") and len(r.chash) == 16
@@ -44,7 +49,6 @@ def test_forget_bias_refused_outside_lstm_family(make_cfg, cell):
 
 
 def test_cuda_refused_without_gpu(make_cfg):
-    import torch
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(ConfigError, match="device=cuda"):

@@ -1,0 +1,48 @@
+"""Read a record store into one DataFrame. A file that cannot be read is named and left out."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Tuple
+
+import pandas as pd
+
+CONFIG_COLUMNS = ["cell", "input_size", "hidden_size", "num_layers", "bidirectional", "forget_bias",
+                  "seq_len", "batch_size", "device", "dtype", "seed"]
+
+
+class StoreError(Exception):
+    """The store is missing, empty or holds nothing readable; the message says what to do."""
+
+
+def record_files(store: Path) -> List[Path]:
+    return sorted(p for p in Path(store).glob("*.parquet") if not p.name.startswith("."))
+
+
+def load_store(store: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) -> pd.DataFrame:
+    store = Path(store)
+    if not store.is_dir():
+        raise StoreError(f"no record store at {store}: run `make bench` first")
+    frames, bad = [], []
+    for path in record_files(store):
+        try:
+            frames.append(pd.read_parquet(path))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is skipped, never fatal
+            bad.append(path)
+            warn(f"warning: skipping unreadable record file {path}: {type(exc).__name__}: {exc}"[:300])
+    if not frames:
+        what = f"only unreadable files ({len(bad)})" if bad else "no record files"
+        raise StoreError(f"the record store {store} holds {what}: run `make bench` first")
+    df = pd.concat(frames, ignore_index=True)
+    for col in ("measure", "status"):
+        if col not in df.columns:
+            raise StoreError(f"the record store {store} has no `{col}` column: not an rnn-bench store")
+    return df
+
+
+def of(df: pd.DataFrame, measure: str, ok_only: bool = True) -> pd.DataFrame:
+    """Rows of one measure (status=ok unless asked), with all-empty columns dropped."""
+    rows = df[df["measure"] == measure]
+    if ok_only:
+        rows = rows[rows["status"] == "ok"]
+    return rows.dropna(axis=1, how="all").copy()

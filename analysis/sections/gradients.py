@@ -1,0 +1,159 @@
+"""Gradient reach: decay per step, half-life, horizons, theory beside measurement."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from analysis.fits import LOG10_2, decay_summary
+from analysis.load import of
+
+TITLE, ANCHOR = "Gradient reach", "gradients"
+KEYS = ["cell", "forget_bias", "num_layers", "bidirectional", "hidden_size", "seq_len"]
+
+
+def profiles(df: pd.DataFrame) -> pd.DataFrame:
+    """Gradient rows measured at initialisation by the `gradients` measure (not by long_range)."""
+    g = of(df, "gradients")
+    if "measure_task" in g.columns:
+        g = g[g["measure_task"].isna()]
+    return g
+
+
+def summarize(g: pd.DataFrame) -> pd.DataFrame:
+    """One row per point, condition and layer: decay_summary + configuration + theory."""
+    rows = []
+    for (chash, cond, layer), p in g.groupby(["config_hash", "condition", "layer"]):
+        first = p.iloc[0]
+        start = first.get("measure_fit_start", 0.1)
+        end = first.get("measure_fit_end", 0.9)
+        s = decay_summary(p, 0.1 if pd.isna(start) else start, 0.9 if pd.isna(end) else end)
+        theory = first["theory_decay_per_step"]
+        rows.append({"config_hash": chash, "condition": cond, "layer": layer,
+                     **{k: first[k] for k in KEYS + ["seed", "input_size", "batch_size"]},
+                     **s, "theory_decay_per_step": theory,
+                     "theory_half_life": LOG10_2 / -theory if theory < 0 else math.inf,
+                     "mean_gate": first.get("mean_gate", np.nan),
+                     "spectral_radius": first.get("spectral_radius", np.nan)})
+    return pd.DataFrame(rows)
+
+
+def half_life_table(summary: pd.DataFrame) -> pd.DataFrame:
+    top = summary[(summary["layer"] == 0)]
+    agg = top.groupby(KEYS, dropna=False).agg(
+        seeds=("seed", "nunique"), decay_per_step=("decay_per_step", "median"),
+        half_life_steps=("half_life_steps", "median"), r2=("r2", "median"),
+        horizon_1e3=("horizon_1e3", "median"), horizon_1e6=("horizon_1e6", "median"),
+        horizon_1e10=("horizon_1e10", "median"), ratio_far_near=("ratio_far_near", "median"),
+        underflow_points=("underflow_points", "max"), fit_window=("fit_window", "first"),
+        theory_decay_per_step=("theory_decay_per_step", "median"),
+        theory_half_life=("theory_half_life", "median")).reset_index()
+    return agg.sort_values(KEYS)
+
+
+def parity(g: pd.DataFrame) -> Optional[float]:
+    """Largest relative difference of grad_norm between ref_lstm and lstm at the same point."""
+    keys = [k for k in KEYS + ["seed", "batch_size", "input_size", "dtype", "device", "layer", "t"]
+            if k != "cell"]
+    a = g[g["cell"] == "lstm"].set_index(keys)["grad_norm"]
+    b = g[g["cell"] == "ref_lstm"].set_index(keys)["grad_norm"]
+    both = a.to_frame("lstm").join(b.to_frame("ref"), how="inner")
+    both = both[both["lstm"] > 0]
+    if both.empty:
+        return None
+    return float(((both["ref"] - both["lstm"]).abs() / both["lstm"]).max())
+
+
+def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
+    from analysis.report import SectionResult
+
+    g = profiles(df)
+    if g.empty:
+        return None
+    summary = summarize(g)
+    table = half_life_table(summary)
+    md, claims = [], {}
+    md.append("Per-position gradient norm ||dL/dx_t|| from one backward pass (float64 on CPU), "
+              "L reading the top layer at the end of each direction's pass. `decay_per_step` is "
+              "the least-squares slope of log10 grad_norm against distance over the stated fit "
+              "window; `half_life_steps` = log10(2)/-decay; horizons are the steps for the fitted "
+              "gradient to fall by 1e3, 1e6, 1e10; theory: rnn, top Lyapunov exponent of the "
+              "backward Jacobian product; LSTM family, mean log10 forget gate; gru, mean log10 "
+              "update gate. Medians over seeds.\n")
+    # Figure 1: profiles at the default init, faceted by layers and direction.
+    fb_default = g["forget_bias"].isna() | (g["forget_bias"] == 0)
+    T = int(g.loc[fb_default, "seq_len"].max())
+    H = int(g.loc[fb_default & (g["seq_len"] == T), "hidden_size"].mode().iloc[0])
+    sel = g[fb_default & (g["seq_len"] == T) & (g["hidden_size"] == H) & (g["layer"] == 0)
+            & (g["grad_norm"] > 0)].copy()
+    sel["log10_grad_norm"] = np.log10(sel["grad_norm"])
+    grid = sns.relplot(data=sel, x="t", y="log10_grad_norm", hue="cell", kind="line",
+                       col="num_layers", row="bidirectional", errorbar=("pi", 100), height=3,
+                       aspect=1.4, facet_kws={"sharey": False})
+    grid.set_axis_labels("position t (readout at the ends)", "log10 ||dL/dx_t||")
+    md.append(report.figure("gradient_profiles", grid.figure,
+                            f"log10 gradient norm against position, T={T}, hidden {H}, default "
+                            f"init; band: range over seeds. Bidirectional rows are U-shaped."))
+    md.append(report.table("half_lives", table, "half-lives per cell and configuration"))
+    # Figure 2: the forget-bias ladder.
+    lstm = table[table["cell"].isin(["lstm", "ref_lstm"]) & (table["num_layers"] == 1)
+                 & ~table["bidirectional"]]
+    if lstm["forget_bias"].nunique() > 1:
+        ax = sns.lineplot(data=lstm, x="forget_bias", y="half_life_steps", hue="seq_len",
+                          marker="o", palette="viridis")
+        ax.set(yscale="log", xlabel="forget-gate bias added", ylabel="half-life (steps)")
+        md.append(report.figure("half_life_vs_forget_bias", ax.figure,
+                                "LSTM gradient half-life against the forget-gate bias"))
+    # Figure 3: predicted against measured.
+    ax = sns.scatterplot(data=table, x="theory_decay_per_step", y="decay_per_step", hue="cell",
+                         style="bidirectional")
+    lim = [min(table["theory_decay_per_step"].min(), table["decay_per_step"].min()), 0]
+    ax.plot(lim, lim, "k--", lw=1)
+    ax.set(xlabel="predicted decay per step (log10)", ylabel="measured decay per step (log10)")
+    md.append(report.figure("decay_predicted_vs_measured", ax.figure,
+                            "predicted against measured decay per step; dashed: equality"))
+    md.append(seq_len_independence(summary, report))
+    md.append(depth_attenuation(summary, report))
+    p = parity(g)
+    if p is not None:
+        claims["gates"] = f"ref_lstm vs nn.LSTM gradient profiles: max relative difference {p:.1e}"
+    single = table[(table["num_layers"] == 1) & ~table["bidirectional"] & (table["seq_len"] == T)]
+    hl = {(r.cell, r.forget_bias): r.half_life_steps for r in single.itertuples()}
+    parts = [f"{c}{'' if pd.isna(fb) or c not in ('lstm',) else f' (fb {fb:g})'} {v:.2g}"
+             for (c, fb), v in sorted(hl.items(), key=lambda kv: (kv[0][0], -1 if pd.isna(kv[0][1]) else kv[0][1]))
+             if c != "ref_lstm"]
+    if parts:
+        claims["reach"] = f"half-life at init, T={T}: " + ", ".join(parts) + " steps"
+    bi = table[table["bidirectional"]]
+    if not bi.empty:
+        r = bi.iloc[0]
+        claims["bidir"] = (f"longest gradient path {int((r.seq_len - 1) // 2 + (r.seq_len - 1) % 2)} "
+                           f"steps with bidirectional vs {int(r.seq_len - 1)} (T={int(r.seq_len)})")
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
+
+
+def seq_len_independence(summary: pd.DataFrame, report) -> str:
+    top = summary[(summary["layer"] == 0) & (summary["condition"] == "init")]
+    keys = [k for k in KEYS if k != "seq_len"] + ["seed"]
+    spread = top.groupby(keys, dropna=False).filter(lambda p: p["seq_len"].nunique() > 2)
+    if spread.empty:
+        return ""
+    t = spread.groupby([k for k in keys if k != "seed"], dropna=False).agg(
+        seq_lens=("seq_len", lambda s: f"{s.min()}..{s.max()}"), decay_median=("decay_per_step", "median"),
+        decay_rel_spread=("decay_per_step", lambda s: (s.max() - s.min()) / abs(s.median()))).reset_index()
+    return report.table("decay_vs_seq_len", t, "decay per step is a property of the weights, "
+                        "not of seq_len: relative spread over seq_len at fixed weights")
+
+
+def depth_attenuation(summary: pd.DataFrame, report) -> str:
+    deep = summary[summary["num_layers"] > 1]
+    if deep.empty:
+        return ""
+    t = deep.groupby(["cell", "num_layers", "bidirectional", "layer"], dropna=False).agg(
+        decay_per_step=("decay_per_step", "median"),
+        ratio_far_near=("ratio_far_near", "median")).reset_index()
+    return report.table("depth_attenuation", t, "per-layer gradient decay: layer k is the input "
+                        "to layer k (0 = the sequence x)")

@@ -1,0 +1,132 @@
+"""Training cost: step time, tokens/s, FLOP/s against the measured peak, memory, cost ratios."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from analysis.fits import line_fit
+from analysis.load import of
+
+TITLE, ANCHOR = "Training cost", "throughput"
+POINT = ["cell", "measure_backend", "backend", "device", "device_name", "dtype", "measure_tf32",
+         "input_size", "hidden_size", "num_layers", "bidirectional", "seq_len", "batch_size", "threads"]
+
+
+def points(tp: pd.DataFrame) -> pd.DataFrame:
+    """One row per point: medians and IQR per phase and the derived rates."""
+    tp = tp.copy()
+    for c in POINT:
+        if c not in tp.columns:
+            tp[c] = np.nan
+    wide = tp.pivot_table(index=["config_hash"], columns="phase", values="time_ms",
+                          aggfunc=["median", lambda s: s.quantile(0.75) - s.quantile(0.25)])
+    wide.columns = [f"{'median' if a == 'median' else 'iqr'}_{p}_ms" for a, p in wide.columns]
+    first = tp.groupby("config_hash")[POINT + ["flops", "tokens", "params", "peak_mem_bytes",
+                                               "calib_flops_per_s", "rel_iqr", "noisy", "seed"]].first()
+    step_flops = tp[tp["phase"] == "step"].groupby("config_hash")["flops"].first()
+    p = first.join(wide).reset_index()
+    p["flops"] = p["config_hash"].map(step_flops)
+    step_s = p["median_step_ms"] / 1e3
+    p["tokens_per_s"] = p["tokens"] / step_s
+    p["achieved_flops_per_s"] = p["flops"] / step_s
+    p["fraction_of_peak"] = p["achieved_flops_per_s"] / p["calib_flops_per_s"]
+    return p
+
+
+def ratios(p: pd.DataFrame, key: str, num, den, label: str) -> pd.DataFrame:
+    """Step-time ratio of rows with key == num over key == den, the rest of the config equal."""
+    rest = [c for c in POINT + ["seed"] if c not in (key, "backend", "device_name", "threads")]
+    a = p[p[key] == num].set_index(rest)["median_step_ms"]
+    b = p[p[key] == den].set_index(rest)["median_step_ms"]
+    j = a.to_frame("num").join(b.to_frame("den"), how="inner").reset_index()
+    j["ratio"] = j["num"] / j["den"]
+    j["ratio_kind"] = label
+    return j
+
+
+def cost_fit(p: pd.DataFrame) -> pd.DataFrame:
+    keys = ["cell", "measure_backend", "hidden_size", "batch_size", "num_layers", "bidirectional", "dtype"]
+    out = []
+    for k, g in p.groupby(keys, dropna=False):
+        if g["seq_len"].nunique() < 3:
+            continue
+        a, b, r2 = line_fit(g["seq_len"].to_numpy(float), g["median_step_ms"].to_numpy(float))
+        out.append({**dict(zip(keys, k)), "a_ms": a, "b_ms_per_step": b, "r2": r2,
+                    "seq_lens": f"{g['seq_len'].min()}..{g['seq_len'].max()}"})
+    return pd.DataFrame(out)
+
+
+def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
+    from analysis.report import SectionResult
+
+    tp = of(df, "throughput")
+    if tp.empty:
+        return None
+    p = points(tp)
+    md: List[str] = [
+        "One training step = forward (with the loss on the readout), backward, Adam step; each "
+        "repetition a row, medians here. FLOPs are analytic: per layer and direction, per step "
+        "and element, 2*G*H*(layer_input + H) forward (G = 1, 3, 4 for rnn, gru, lstm), training "
+        "3x that. The peak is a matmul of the same dtype timed inside the same point. `backend`: "
+        "onednn/cudnn fused kernels or aten's native loop (`measure_backend=native` forces it). "
+        "CPU memory: parameters, gradients, optimiser state and tensors saved for backward; CUDA: "
+        "torch.cuda.max_memory_allocated.\n"]
+    cols = ["cell", "backend", "device", "dtype", "hidden_size", "num_layers", "bidirectional",
+            "seq_len", "batch_size", "median_forward_ms", "median_backward_ms", "median_step_ms",
+            "iqr_step_ms", "rel_iqr", "noisy", "tokens_per_s", "achieved_flops_per_s",
+            "fraction_of_peak", "peak_mem_bytes", "params"]
+    md.append(report.table("throughput_points", p[cols].sort_values(cols[:9]), "step time per point "
+                           "(ms, median and IQR over repetitions), rates and memory"))
+    noisy = p["rel_iqr"]
+    md.append(f"Noise: relative IQR of step time, median {noisy.median():.1%}, worst "
+              f"{noisy.max():.1%}; {int(p['noisy'].sum())} of {len(p)} points stayed above the "
+              f"limit after a re-measurement.\n")
+    r = pd.concat([ratios(p, "cell", "lstm", "rnn", "lstm/rnn (4x FLOPs)"),
+                   ratios(p, "cell", "gru", "rnn", "gru/rnn (3x FLOPs)"),
+                   ratios(p, "bidirectional", True, False, "bidirectional/unidirectional (2x)"),
+                   ratios(p, "cell", "ref_lstm", "lstm", "ref_lstm/lstm (Python loop vs fused)")])
+    if not r.empty:
+        show = ["ratio_kind", "cell", "measure_backend", "hidden_size", "num_layers", "bidirectional",
+                "seq_len", "batch_size", "ratio"]
+        md.append(report.table("cost_ratios", r[[c for c in show if c in r.columns]], "step-time ratios "
+                               "at equal configuration, beside the FLOP ratio"))
+    layers = ratios(p[p["num_layers"].isin([1, p["num_layers"].max()])], "num_layers",
+                    p["num_layers"].max(), 1, "L layers / 1 layer") if p["num_layers"].nunique() > 1 else pd.DataFrame()
+    if not layers.empty:
+        md.append(report.table("depth_ratios", layers[["cell", "measure_backend", "hidden_size", "seq_len", "ratio"]],
+                               f"step time with {p['num_layers'].max()} layers over 1 layer"))
+    fit = cost_fit(p)
+    if not fit.empty:
+        md.append(report.table("cost_fit", fit, "per-step cost fit time = a + b*seq_len"))
+    grid = sns.relplot(data=p, x="seq_len", y="tokens_per_s", hue="cell", style="measure_backend",
+                       col="num_layers", row="bidirectional", kind="line", marker="o", height=3, aspect=1.3)
+    grid.set(xscale="log", yscale="log")
+    md.append(report.figure("tokens_per_s", grid.figure, "training tokens/s against seq_len"))
+    lr = r[r["ratio_kind"].str.startswith("lstm/rnn")] if not r.empty else r
+    if not lr.empty and lr["hidden_size"].nunique() > 1:
+        ax = sns.lineplot(data=lr, x="hidden_size", y="ratio", hue="measure_backend", marker="o")
+        ax.axhline(4, color="k", ls="--", lw=1)
+        ax.set(xscale="log", ylabel="LSTM / RNN step time", xlabel="hidden size")
+        md.append(report.figure("lstm_rnn_ratio", ax.figure, "LSTM/RNN step-time ratio against hidden "
+                                "size; dashed: the 4x FLOP ratio"))
+    ax = sns.barplot(data=p, x="cell", y="fraction_of_peak", hue="backend", errorbar=None)
+    ax.set(ylabel="achieved FLOP/s / measured matmul peak")
+    md.append(report.figure("fraction_of_peak", ax.figure, f"fraction of the measured matmul peak "
+                            f"(median peak {p['calib_flops_per_s'].median() / 1e9:.1f} GFLOP/s)"))
+    ax = sns.lineplot(data=p, x="seq_len", y=p["peak_mem_bytes"] / 2 ** 20, hue="cell", marker="o")
+    ax.set(ylabel="peak memory (MiB)", xscale="log")
+    md.append(report.figure("memory", ax.figure, "peak memory of a training step against seq_len"))
+    claims = {}
+    if not lr.empty:
+        parts = [f"{b}: {g['ratio'].median():.2f}x" for b, g in lr.groupby("measure_backend")]
+        claims["slower"] = "LSTM/RNN step time " + ", ".join(parts) + " (FLOP ratio 4x)"
+    bi = r[r["ratio_kind"].str.startswith("bidirectional")] if not r.empty else r
+    if not bi.empty:
+        prm = p.groupby(["cell", "bidirectional", "hidden_size", "num_layers", "input_size"])["params"].first().unstack("bidirectional")
+        pr = (prm[True] / prm[False]).dropna() if {True, False} <= set(prm.columns) else pd.Series(dtype=float)
+        claims["bidir"] = (f"step time bidirectional/unidirectional {bi['ratio'].median():.2f}x"
+                           + (f"; parameters {pr.min():.2f}x to {pr.max():.2f}x" if len(pr) else ""))
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)

@@ -1,0 +1,92 @@
+"""`long_range`: train each cell on a long-lag task with a fixed recipe; a row per evaluation.
+
+Recipe (config `measure.*`): Adam (lr), gradient-norm clipping (clip), batch `data.batch_size`,
+hidden `model.hidden_size`, at most `steps` steps, evaluated every `eval_every` steps on a
+held-out batch drawn from its own seed. The same point stores the model's gradient profile
+(`measure=gradients` rows) on task inputs at `condition=init` and `condition=trained`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from bench.measures.gradients import profile_rows, readout
+from bench.measures.point import Point
+from bench.tasks import adding_batch, adding_spec, copy_batch, copy_spec
+
+PROFILE_BATCH = 32  # sequences of the held-out batch used for the gradient profiles
+
+
+class TaskModel(nn.Module):
+    """Recurrent core + linear head: on the readout (adding) or on every step (copy)."""
+
+    def __init__(self, core: nn.Module, out: int, per_step: bool) -> None:
+        super().__init__()
+        width = core.hidden_size * (2 if core.bidirectional else 1)
+        self.core, self.head, self.per_step = core, nn.Linear(width, out), per_step
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, _ = self.core(x)
+        if self.per_step:
+            return self.head(out)                                     # (T, B, C)
+        return self.head(readout(out, self.core.hidden_size, self.core.bidirectional))  # (B, 1)
+
+
+def _task(point: Point):
+    """(spec, batch(n, gen) -> (x, y), loss(pred, y), solved(pred, y, loss) -> (bool, acc))."""
+    m = point.cfg.measure
+    if m.task == "adding":
+        spec = adding_spec(point.seq_len)
+        return (spec, lambda n, g: adding_batch(point.seq_len, n, g), nn.functional.mse_loss,
+                lambda pred, y, loss: (loss < m.solve_mse, float("nan")))
+    spec = copy_spec(point.seq_len, m.copy_symbols)
+
+    def ce(pred: Tensor, y: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten())
+
+    def solved(pred: Tensor, y: Tensor, loss: float) -> Tuple[bool, float]:
+        acc = (pred[-m.copy_symbols:].argmax(-1) == y[-m.copy_symbols:]).double().mean().item()
+        return acc >= 0.99, acc
+    return spec, lambda n, g: copy_batch(point.seq_len, n, g, m.copy_symbols), ce, solved
+
+
+def measure(point: Point) -> List[Dict]:
+    m = point.cfg.measure
+    spec, batch, loss_fn, solved_fn = _task(point)
+    core = point.build_model(input_size=spec.input_size)
+    torch.manual_seed(point.seed)
+    model = TaskModel(core, spec.output_size, per_step=m.task == "copy").to(point.device, point.dtype)
+    to = lambda t: t.to(point.device, point.dtype if t.is_floating_point() else t.dtype)  # noqa: E731
+    test_x, test_y = map(to, batch(m.test_size, torch.Generator().manual_seed(10_000 + point.seed)))
+    train_gen = torch.Generator().manual_seed(point.seed)
+    task_cols = {"input_size": spec.input_size}
+    profile_x = test_x[:, :PROFILE_BATCH]
+    rows = [{**r, **task_cols} for r in profile_rows(core, profile_x, point.seed, "init")]
+    opt = torch.optim.Adam(model.parameters(), lr=m.lr)
+    elapsed, train_loss = 0.0, float("nan")
+    for step in range(m.steps + 1):
+        if step % m.eval_every == 0 or step == m.steps:
+            with torch.no_grad():
+                pred = model(test_x)
+                test_loss = loss_fn(pred, test_y).item()
+                solved, acc = solved_fn(pred, test_y, test_loss)
+            rows.append({"measure": "long_range", "task": m.task, "step": step,
+                         "train_loss": train_loss, "test_loss": test_loss, "test_acc": acc,
+                         "solved": bool(solved), "elapsed_s": elapsed,
+                         "baseline_loss": spec.baseline_loss, **task_cols})
+            if (solved and m.stop_when_solved) or step == m.steps:
+                break
+        t0 = time.perf_counter()
+        x, y = map(to, batch(point.batch_size, train_gen))
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), m.clip)
+        opt.step()
+        train_loss = loss.item()
+        elapsed += time.perf_counter() - t0
+    rows += [{**r, **task_cols} for r in profile_rows(core, profile_x, point.seed, "trained")]
+    return rows
