@@ -41,8 +41,10 @@ def load_store(store: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) 
 
 
 def of(df: pd.DataFrame, measure: str, ok_only: bool = True) -> pd.DataFrame:
-    """Rows of one measure (status=ok unless asked), with all-empty columns dropped."""
+    """Rows of one measure (status=ok unless asked); other measures' all-empty columns dropped,
+    the configuration columns kept (forget_bias is empty for every cell but the LSTM family)."""
     rows = df[df["measure"] == measure]
     if ok_only:
         rows = rows[rows["status"] == "ok"]
-    return rows.dropna(axis=1, how="all").copy()
+    empty = [c for c in rows.columns if c not in CONFIG_COLUMNS and rows[c].isna().all()]
+    return rows.drop(columns=empty).copy()

@@ -81,6 +81,19 @@ def backend_context(backend: str, tf32: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def denormal_context(flush: bool) -> Iterator[None]:
+    """Flush subnormal floats to zero (CPU) for the duration of a point, if asked."""
+    if not flush:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@contextlib.contextmanager
 def threads_context(threads: Optional[int]) -> Iterator[int]:
     """Set torch's intra-op threads for a point; yields the count in force."""
     previous = torch.get_num_threads()

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import progress
 from bench.config import validate
-from bench.device import (DTYPES, backend_context, device_name, effective_backend, resolve_device,
+from bench.device import (DTYPES, backend_context, denormal_context, device_name, effective_backend, resolve_device,
                           resolve_dtype, threads_context)
 from bench.measures import MEASURES
 from bench.measures.point import Point
@@ -65,7 +65,9 @@ def run_point(cfg: DictConfig, label: Optional[str] = None) -> str:
         progress.done("skipped")
         return "skipped"
     status, error, rows = "ok", "", []
-    with threads_context(cfg.threads) as threads, backend_context(r.backend, cfg.measure.get("tf32", False)):
+    with threads_context(cfg.threads) as threads, \
+            backend_context(r.backend, cfg.measure.get("tf32", False)), \
+            denormal_context(cfg.measure.get("flush_denormal", False)):
         point = Point(cfg=cfg, device=r.device, dtype=DTYPES[r.dtype], backend=r.backend)
         try:
             rows = MEASURES[cfg.measure.name](point)

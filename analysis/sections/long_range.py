@@ -104,8 +104,8 @@ def trained_profiles(df: pd.DataFrame, report, claims: dict) -> str:
                             f"gradient profile at init and after training, lag {int(sel['seq_len'].iloc[0])}"))
     pivot = t.pivot_table(index=["task", "cell", "seq_len"], columns="condition", values="half_life_steps")
     if {"init", "trained"} <= set(pivot.columns):
-        parts = [f"{cell} {row['init']:.2g} -> {row['trained']:.2g}"
-                 for (task, cell, T), row in pivot.iterrows() if task == "adding"][:4]
+        parts = [f"{cell} T={T} {row['init']:.2g} -> {row['trained']:.2g}"
+                 for (task, cell, T), row in pivot.iterrows() if task == "adding"][:6]
         if parts:
             claims["reach"] = "half-life init -> trained (adding): " + ", ".join(parts) + " steps"
     return "\n".join(md)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from bench.cells import layer_stack
 from bench.measures.point import Point, seeded_normal
+from bench.measures.theory import theory_columns
 
 LSTM_FAMILY = ("lstm", "ref_lstm")
 
@@ -61,11 +62,19 @@ def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str) -> List
     dist = distance(T, bidir)
     rows = []
     for layer, grad in per_layer.items():
-        norms = grad.norm(dim=-1).mean(dim=1).double().cpu().tolist()  # (T,): mean over batch
+        norms = safe_norm(grad).mean(dim=1).double().cpu().tolist()  # (T,): mean over batch
         for t, g in enumerate(norms):
             rows.append({"measure": "gradients", "condition": condition, "layer": layer, "t": t,
                          "distance": dist[t], "grad_norm": g, "underflow": g == 0.0, **theory})
     return mark_overflow(rows)
+
+
+def safe_norm(g: Tensor) -> Tensor:
+    """||g||_2 over the last dim without overflow in the squares: (T, B, I) -> (T, B).
+    Finite gradients up to the dtype's max keep a finite norm; only a non-finite one is inf/nan."""
+    scale = g.abs().amax(dim=-1, keepdim=True)
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return (g / safe).norm(dim=-1) * scale.squeeze(-1)
 
 
 def mark_overflow(rows: List[Dict]) -> List[Dict]:
@@ -78,45 +87,6 @@ def mark_overflow(rows: List[Dict]) -> List[Dict]:
         for r in rows:
             r["status"], r["error"] = "overflow", error
     return rows
-
-
-@torch.no_grad()
-def theory_columns(layer0: nn.Module, x: Tensor) -> Dict[str, float]:
-    """What the weights predict for the per-step decay (log10) of layer 0's forward direction.
-
-    rnn: the top Lyapunov exponent of the backward Jacobian product W_hh^T diag(1 - h_t^2)
-    along the trajectory, beside the spectral radius of W_hh and the mean tanh derivative.
-    LSTM family: mean log10 of the forget gate (the cell path's per-step factor);
-    gru: mean log10 of the update gate z (h_t = (1 - z) n + z h_{t-1}).
-    """
-    H = layer0.hidden_size
-    out, _ = layer0(x)
-    h = out[:, :, :H]                                          # (T, B, H) forward direction
-    h_prev = torch.cat([torch.zeros_like(h[:1]), h[:-1]])
-    w_ih, w_hh = layer0.weight_ih_l0, layer0.weight_hh_l0
-    b = layer0.bias_ih_l0 + layer0.bias_hh_l0
-    nan = float("nan")
-    cols = {"theory_decay_per_step": nan, "spectral_radius": nan, "mean_tanh_deriv": nan,
-            "mean_gate": nan}
-    if isinstance(layer0, nn.RNN):
-        deriv = 1 - h ** 2                                     # tanh'(pre-activation)
-        v = torch.ones_like(h[0]) / math.sqrt(H)
-        logs = []
-        for t in range(h.shape[0] - 1, 0, -1):                 # backward through time
-            v = (v * deriv[t]) @ w_hh
-            n = v.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-            logs.append(torch.log10(n).mean().item())
-            v = v / n
-        skip = len(logs) // 10                                 # drop the transient
-        cols["theory_decay_per_step"] = sum(logs[skip:]) / max(1, len(logs) - skip)
-        cols["spectral_radius"] = torch.linalg.eigvals(w_hh.double()).abs().max().item()
-        cols["mean_tanh_deriv"] = deriv.mean().item()
-    else:  # LSTM family: forget gate; GRU: update gate. Both are the slice [H:2H].
-        s = slice(H, 2 * H)
-        gate = torch.sigmoid(x @ w_ih[s].T + h_prev @ w_hh[s].T + b[s])
-        cols["theory_decay_per_step"] = torch.log10(gate).mean().item()
-        cols["mean_gate"] = gate.mean().item()
-    return cols
 
 
 def measure(point: Point) -> List[Dict]:

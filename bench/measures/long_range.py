@@ -7,6 +7,7 @@ held-out batch drawn from its own seed. The same point stores the model's gradie
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Callable, Dict, List, Tuple
 
@@ -64,7 +65,7 @@ def measure(point: Point) -> List[Dict]:
     train_gen = torch.Generator().manual_seed(point.seed)
     task_cols = {"input_size": spec.input_size}
     profile_x = test_x[:, :PROFILE_BATCH]
-    rows = [{**r, **task_cols} for r in profile_rows(core, profile_x, point.seed, "init")]
+    rows = [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "init", m.flush_denormal)]
     opt = torch.optim.Adam(model.parameters(), lr=m.lr)
     elapsed, train_loss = 0.0, float("nan")
     for step in range(m.steps + 1):
@@ -88,5 +89,16 @@ def measure(point: Point) -> List[Dict]:
         opt.step()
         train_loss = loss.item()
         elapsed += time.perf_counter() - t0
-    rows += [{**r, **task_cols} for r in profile_rows(core, profile_x, point.seed, "trained")]
+    rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal)]
     return rows
+
+
+def profile(core: nn.Module, x: Tensor, seed: int, condition: str, flushing: bool) -> List[Dict]:
+    """Gradient profile of a copy of `core` in float64 with subnormals kept, so that the tiny
+    gradients of long lags neither underflow in float32 nor get flushed to zero."""
+    torch.set_flush_denormal(False)
+    try:
+        rows = profile_rows(copy.deepcopy(core).double(), x.double(), seed, condition)
+    finally:
+        torch.set_flush_denormal(flushing)
+    return [{**r, "profile_dtype": "float64"} for r in rows]

@@ -78,18 +78,15 @@ def time_steps(step: Callable[[], Tuple[float, float, float]], cfg) -> List[Tupl
     return reps
 
 
-def measure(point: Point) -> List[Dict]:
-    cfg, m = point.cfg.measure, point.cfg.model
-    device = point.device
-    model = point.build_model()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    x = seeded_normal((point.seq_len, point.batch_size, point.input_size), point.seed, point.dtype, device)
-    width = m.hidden_size * (2 if m.bidirectional else 1)
-    target = seeded_normal((point.batch_size, width), point.seed + 1, point.dtype, device)
+def training_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, target: Tensor,
+                  device: str) -> Tuple[Callable[[], Tensor], Callable[[], Tuple[float, float, float]]]:
+    """(forward_loss, step): step() runs one training step and returns its
+    (forward, backward, step) times in ms, reading the clock only after a device sync."""
+    hidden, bidir = model.hidden_size, model.bidirectional
 
     def forward_loss() -> Tensor:
         out, _ = model(x)
-        return nn.functional.mse_loss(readout(out, m.hidden_size, m.bidirectional), target)
+        return nn.functional.mse_loss(readout(out, hidden, bidir), target)
 
     def step() -> Tuple[float, float, float]:
         synchronize(device)
@@ -105,6 +102,25 @@ def measure(point: Point) -> List[Dict]:
         synchronize(device)
         t3 = time.perf_counter()
         return (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t0) * 1e3
+    return forward_loss, step
+
+
+def setup(point: Point) -> Tuple[nn.Module, torch.optim.Optimizer, Tensor, Tensor]:
+    """Seeded model, Adam, input (T, B, I) and readout target (B, D*H) of a throughput point."""
+    m = point.cfg.model
+    model = point.build_model()
+    opt = torch.optim.Adam(model.parameters(), lr=point.cfg.measure.lr)
+    x = seeded_normal((point.seq_len, point.batch_size, point.input_size), point.seed, point.dtype, point.device)
+    width = m.hidden_size * (2 if m.bidirectional else 1)
+    target = seeded_normal((point.batch_size, width), point.seed + 1, point.dtype, point.device)
+    return model, opt, x, target
+
+
+def measure(point: Point) -> List[Dict]:
+    cfg, m = point.cfg.measure, point.cfg.model
+    device = point.device
+    model, opt, x, target = setup(point)
+    forward_loss, step = training_step(model, opt, x, target, device)
 
     for _ in range(cfg.warmup):
         step()

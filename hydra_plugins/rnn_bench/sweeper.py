@@ -33,8 +33,25 @@ class BenchSweeper(BasicSweeper):
                 print(f"bench: error: {exc} (sweep point: {' '.join(overrides) or 'defaults'}); "
                       "nothing was run", file=sys.stderr)
                 sys.exit(2)
+        self.check_launcher()
         if self.config.get("progress", True):
             progress.start(len(batch), desc=f"sweep {self.config.measure.name}")
+
+    def check_launcher(self) -> None:
+        """Timed measures are refused under launchers that run points side by side on one
+        machine (their clocks would measure each other); a cluster launcher is fine."""
+        target = str(self.config.hydra.launcher.get("_target_", ""))
+        local_parallel = "Joblib" in target or "LocalLauncher" in target
+        measure = self.config.measure.name
+        if local_parallel and measure == "throughput":
+            print(f"bench: error: measure=throughput is timed and {target.rsplit('.', 1)[-1]} runs "
+                  "points in parallel on this machine, which distorts the timings; use the basic "
+                  "launcher (drop hydra/launcher=...) or a cluster launcher; nothing was run",
+                  file=sys.stderr)
+            sys.exit(2)
+        if local_parallel and measure == "long_range":
+            print("bench: warning: long_range runs in parallel: its elapsed_s (seconds to solve) "
+                  "will be inflated; losses and steps are unaffected", file=sys.stderr)
 
     def sweep(self, arguments: List[str]) -> Any:
         returns = super().sweep(arguments)

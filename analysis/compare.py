@@ -1,0 +1,138 @@
+"""`python -m analysis.compare BASELINE CANDIDATE`: the CI regression verdict.
+
+Joins the two stores on the configuration hash and prints a markdown verdict table (metric,
+baseline, candidate, change, threshold, verdict), also written to --out. Exit 0: no regression;
+1: a regression; 2: unusable input (missing store, nothing in common, another device).
+
+Rules
+- gradients (float64 on CPU, deterministic): grad_norm at every position must agree within
+  GRAD_RTOL; any drift beyond it is a correctness change.
+- timings are never compared raw across runs. Per point, the median step time is divided by
+  the same run's calibration matmul (`step/matmul`); across points of one run, the ratios
+  LSTM/RNN, GRU/RNN and bidirectional/unidirectional. A slowdown is a regression only when it
+  exceeds the threshold AND the points' own spread (sum of their relative IQRs).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import StoreError, load_store, of
+from analysis.sections.throughput import points, ratios
+
+GRAD_RTOL = 1e-9
+# Set from the noise of 5 consecutive `make ci-bench` runs against one baseline on the 2-core
+# CI machine (see README, "Regression tracking"): worst |change| seen was 9.6% for step/matmul
+# and 6.5% for the within-run ratios; the thresholds sit above that and well under 30%.
+THRESHOLDS = {"step/matmul": 0.20, "ratio": 0.15}
+ENV = ["torch_version", "device_name", "threads"]
+
+
+def gradient_verdicts(base: pd.DataFrame, cand: pd.DataFrame) -> List[dict]:
+    keys = ["config_hash", "condition", "layer", "t"]
+    b, c = of(base, "gradients"), of(cand, "gradients")
+    j = b.set_index(keys)["grad_norm"].to_frame("b").join(c.set_index(keys)["grad_norm"].to_frame("c"), how="inner")
+    out = []
+    for chash, g in j.groupby(level="config_hash"):
+        rel = ((g["c"] - g["b"]).abs() / g["b"].abs().where(g["b"] != 0, 1.0)).max()
+        first = b[b["config_hash"] == chash].iloc[0]
+        out.append({"metric": f"grad_norm {first['cell']} T={first['seq_len']} H={first['hidden_size']}"
+                              f"{' bi' if first['bidirectional'] else ''} (max rel. diff over t)",
+                    "baseline": g["b"].median(), "candidate": g["c"].median(), "change": rel,
+                    "threshold": GRAD_RTOL, "verdict": "REGRESSION (correctness)" if not rel <= GRAD_RTOL else "ok"})
+    return out
+
+
+def timing_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Run-internal timing metrics: metric name -> value, spread (relative)."""
+    tp = of(df, "throughput")
+    if tp.empty:
+        return pd.DataFrame(columns=["metric", "value", "spread", "kind"])
+    p = points(tp)
+    calib_ms = 2 * tp.groupby("config_hash")["calib_n"].first() ** 3 / tp.groupby("config_hash")["calib_flops_per_s"].first() * 1e3
+    p["calib_ms"] = p["config_hash"].map(calib_ms)
+    rows = [{"metric": f"step/matmul {r.cell} {r.backend} H={r.hidden_size} T={r.seq_len} B={r.batch_size}"
+                       f"{' bi' if r.bidirectional else ''}",
+             "value": r.median_step_ms / r.calib_ms, "spread": r.rel_iqr, "kind": "step/matmul"}
+            for r in p.itertuples()]
+    spread = p.set_index("config_hash")["rel_iqr"]
+    for key, num, den, label in [("cell", "lstm", "rnn", "lstm/rnn"), ("cell", "gru", "rnn", "gru/rnn"),
+                                 ("bidirectional", True, False, "bi/uni")]:
+        r = ratios(p, key, num, den, label)
+        for x in r.itertuples():
+            rows.append({"metric": f"{label} {x.cell if key != 'cell' else ''} {x.measure_backend} H={x.hidden_size} "
+                                   f"T={x.seq_len}{' bi' if key == 'cell' and x.bidirectional else ''}".replace("  ", " "),
+                         "value": x.ratio, "spread": np.nan, "kind": "ratio"})
+    t = pd.DataFrame(rows)
+    return t
+
+
+def timing_verdicts(base: pd.DataFrame, cand: pd.DataFrame) -> List[dict]:
+    b, c = timing_table(base), timing_table(cand)
+    j = b.merge(c, on=["metric", "kind"], suffixes=("_b", "_c"))
+    out = []
+    for r in j.itertuples():
+        change = r.value_c / r.value_b - 1
+        spread = np.nansum([r.spread_b, r.spread_c])
+        threshold = THRESHOLDS[r.kind]
+        regressed = change > threshold and change > spread
+        verdict = "REGRESSION" if regressed else ("faster" if change < -threshold else "ok")
+        out.append({"metric": r.metric, "baseline": r.value_b, "candidate": r.value_c,
+                    "change": change, "threshold": threshold, "verdict": verdict})
+    return out
+
+
+def environment(df: pd.DataFrame) -> dict:
+    return {k: ", ".join(sorted(df[k].dropna().astype(str).unique())) for k in ENV if k in df}
+
+
+def compare(baseline: Path, candidate: Path, allow_cross_device: bool = False) -> tuple[int, str]:
+    try:
+        base, cand = load_store(baseline), load_store(candidate)
+    except StoreError as exc:
+        return 2, f"compare: {exc}"
+    eb, ec = environment(base), environment(cand)
+    if eb.get("device_name") != ec.get("device_name") and not allow_cross_device:
+        return 2, (f"compare: the baseline was measured on {eb.get('device_name')!r} and the candidate on "
+                   f"{ec.get('device_name')!r}: refusing to compare timings across devices "
+                   "(--allow-cross-device to override)")
+    common = set(base["config_hash"]) & set(cand["config_hash"])
+    if not common:
+        return 2, (f"compare: no points in common between {baseline} and {candidate} "
+                   "(different presets or configurations)")
+    rows = gradient_verdicts(base, cand) + timing_verdicts(base, cand)
+    table = pd.DataFrame(rows, columns=["metric", "baseline", "candidate", "change", "threshold", "verdict"])
+    header = ["| | baseline | candidate |", "|---|---|---|"]
+    header += [f"| {k} | {eb.get(k, '')} | {ec.get(k, '')} |" + (" **differs**" if eb.get(k) != ec.get(k) else "")
+               for k in ENV]
+    bad = table["verdict"].str.startswith("REGRESSION")
+    summary = (f"{int(bad.sum())} regression(s) in {len(table)} metrics over {len(common)} common points"
+               if bad.any() else f"no regression in {len(table)} metrics over {len(common)} common points")
+    text = "\n".join(["# rnn-bench regression check", "", *header, "",
+                      table.to_markdown(index=False, floatfmt=".4g"), "", f"**Verdict: {summary}.**", ""])
+    return (1 if bad.any() else 0), text
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("baseline")
+    parser.add_argument("candidate")
+    parser.add_argument("--out", help="also write the verdict table here (markdown)")
+    parser.add_argument("--allow-cross-device", action="store_true",
+                        help="compare although the device names differ")
+    args = parser.parse_args(argv)
+    code, text = compare(Path(args.baseline), Path(args.candidate), args.allow_cross_device)
+    print(text, file=sys.stderr if code == 2 else sys.stdout)
+    if args.out and code != 2:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""What the weights predict for the per-step gradient decay (log10) of a layer's forward pass.
+
+- `gate_decay_per_step`: the textbook argument. LSTM family: mean log10 forget gate (the
+  cell path c_t = f_t c_{t-1} + ...); gru: mean log10 update gate z (h_t = (1-z) n + z h_{t-1});
+  rnn: log10 of spectral radius(W_hh) x mean tanh'.
+- `jacobian_decay_per_step`: the top Lyapunov exponent of the backward product of the full
+  recurrent Jacobians d(state_t)/d(state_{t-1}) along the trajectory (state = h, or (h, c)),
+  estimated by normalised vector-Jacobian products. This counts every path, cell and hidden.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from bench.cells import lstm_cell
+
+State = Tuple[Tensor, ...]
+
+
+def step_function(layer: nn.Module) -> Callable[[Tensor, State], State]:
+    """One recurrent step of a single-layer module's forward direction: (x_t, state) -> state."""
+    w_ih, w_hh = layer.weight_ih_l0, layer.weight_hh_l0
+    b_ih, b_hh = layer.bias_ih_l0, layer.bias_hh_l0
+    if isinstance(layer, nn.RNN):
+        return lambda x, s: (torch.tanh(x @ w_ih.T + b_ih + s[0] @ w_hh.T + b_hh),)
+    if isinstance(layer, nn.GRU):
+        def gru(x: Tensor, s: State) -> State:
+            gi, gh = (x @ w_ih.T + b_ih).chunk(3, -1), (s[0] @ w_hh.T + b_hh).chunk(3, -1)
+            r, z = torch.sigmoid(gi[0] + gh[0]), torch.sigmoid(gi[1] + gh[1])
+            n = torch.tanh(gi[2] + r * gh[2])
+            return ((1 - z) * n + z * s[0],)
+        return gru
+
+    def lstm(x: Tensor, s: State) -> State:
+        h, c, _ = lstm_cell(x @ w_ih.T + b_ih, s[0], s[1], w_hh, b_hh)
+        return h, c
+    return lstm
+
+
+def trajectory(step: Callable, x: Tensor, n_state: int, hidden: int) -> list:
+    """States (h,) or (h, c) before each step: [state_{-1}, state_0, ..., state_{T-2}]."""
+    state = tuple(x.new_zeros(x.shape[1], hidden) for _ in range(n_state))
+    states = []
+    for t in range(x.shape[0]):
+        states.append(state)
+        state = step(x[t], state)
+    return states
+
+
+def lyapunov(step: Callable, x: Tensor, states: list) -> float:
+    """Mean log10 growth per step of v <- v J_t, backward from t = T-1 (transient dropped)."""
+    v = tuple(torch.ones_like(s) / math.sqrt(sum(t.shape[-1] for t in states[0])) for s in states[0])
+    logs = []
+    for t in range(x.shape[0] - 1, 0, -1):
+        prev = tuple(s.detach().requires_grad_(True) for s in states[t])
+        with torch.enable_grad():
+            v = torch.autograd.grad(step(x[t], prev), prev, grad_outputs=v)
+        n = torch.sqrt(sum((g ** 2).sum(-1, keepdim=True) for g in v)).clamp_min(1e-300)
+        logs.append(torch.log10(n).mean().item())
+        v = tuple(g / n for g in v)
+    skip = len(logs) // 10
+    return sum(logs[skip:]) / max(1, len(logs) - skip)
+
+
+@torch.no_grad()
+def theory_columns(layer0: nn.Module, x: Tensor) -> Dict[str, float]:
+    H = layer0.hidden_size
+    step = step_function(layer0)
+    n_state = 2 if not isinstance(layer0, (nn.RNN, nn.GRU)) else 1
+    states = trajectory(step, x, n_state, H)
+    h_prev = torch.stack([s[0] for s in states])                 # (T, B, H)
+    cols = {"jacobian_decay_per_step": lyapunov(step, x, states), "gate_decay_per_step": math.nan,
+            "mean_gate": math.nan, "spectral_radius": math.nan, "mean_tanh_deriv": math.nan}
+    w_ih, w_hh = layer0.weight_ih_l0, layer0.weight_hh_l0
+    b = layer0.bias_ih_l0 + layer0.bias_hh_l0
+    if isinstance(layer0, nn.RNN):
+        h = torch.stack([s[0] for s in states[1:]] + [step(x[-1], states[-1])[0]])
+        deriv = (1 - h ** 2).mean().item()
+        rho = torch.linalg.eigvals(w_hh.double()).abs().max().item()
+        cols.update(spectral_radius=rho, mean_tanh_deriv=deriv,
+                    gate_decay_per_step=math.log10(rho * deriv) if rho * deriv > 0 else -math.inf)
+    else:  # LSTM family: forget gate; GRU: update gate. Both are the slice [H:2H].
+        s = slice(H, 2 * H)
+        gate = torch.sigmoid(x @ w_ih[s].T + h_prev @ w_hh[s].T + b[s])
+        cols.update(gate_decay_per_step=torch.log10(gate).mean().item(), mean_gate=gate.mean().item())
+    return cols

@@ -1,0 +1,95 @@
+"""Step-time micro-benchmarks of each cell through the suite's own training step.
+
+Run: make bench-pytest (JSON history under results/pytest-benchmark; compare two saved runs
+with `pytest tests/benchmarks --benchmark-only --benchmark-compare`).
+"""
+import time
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from bench.device import backend_context, denormal_context, effective_backend
+from bench.measures.gradients import profile_rows
+from bench.measures.point import Point
+from bench.measures.throughput import setup, training_step
+
+SIZES = {"input_size": 64, "hidden_size": 256, "seq_len": 100, "batch_size": 64}
+
+
+def _point(cell: str, backend: str = "auto", dtype=torch.float32, **sizes) -> Point:
+    s = {**SIZES, **sizes}
+    cfg = OmegaConf.create({
+        "model": {"cell": cell, "input_size": s["input_size"], "hidden_size": s["hidden_size"],
+                  "num_layers": 1, "bidirectional": False, "forget_bias": None},
+        "data": {"seq_len": s["seq_len"], "batch_size": s["batch_size"]},
+        "measure": {"name": "throughput", "lr": 1e-3}, "seed": 0})
+    eff = effective_backend(cell, "cpu", str(dtype).split(".")[-1], backend)
+    return Point(cfg=cfg, device="cpu", dtype=dtype, backend=eff)
+
+
+@pytest.mark.parametrize("backend", ["auto", "native"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "ref_lstm"])
+def test_step_time(benchmark, cell, backend):
+    point = _point(cell, backend)
+    benchmark.extra_info.update({**SIZES, "cell": cell, "backend": point.backend, "dtype": "float32",
+                                 "flush_denormal": True})
+    with backend_context(point.backend), denormal_context(True):
+        model, opt, x, target = setup(point)
+        _, step = training_step(model, opt, x, target, "cpu")
+        benchmark.pedantic(step, rounds=15, warmup_rounds=3)
+
+
+def test_fidelity_against_plain_loop(benchmark):
+    """The suite's step time against a plain hand-written loop of the same model, optimiser
+    and loss, interleaved in one run. Reported in extra_info['ratio'] (suite / plain)."""
+    point = _point("lstm")
+    with denormal_context(True):
+        model, opt, x, target = setup(point)
+        _, step = training_step(model, opt, x, target, "cpu")
+
+        def plain() -> float:
+            t0 = time.perf_counter()
+            out, _ = model(x)
+            loss = nn.functional.mse_loss(out[-1], target)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            return (time.perf_counter() - t0) * 1e3
+
+        def interleaved():
+            suite_ms, plain_ms = [], []
+            for _ in range(3):
+                step(), plain()
+            for i in range(40):
+                if i % 2:
+                    suite_ms.append(step()[2])
+                    plain_ms.append(plain())
+                else:
+                    plain_ms.append(plain())
+                    suite_ms.append(step()[2])
+            return sorted(suite_ms)[20], sorted(plain_ms)[20]
+        suite_med, plain_med = benchmark.pedantic(interleaved, rounds=1, iterations=1)
+    benchmark.extra_info.update({"suite_median_ms": suite_med, "plain_median_ms": plain_med,
+                                 "ratio": suite_med / plain_med, **SIZES, "cell": "lstm"})
+    print(f"\nfidelity: suite {suite_med:.2f} ms, plain loop {plain_med:.2f} ms, "
+          f"ratio {suite_med / plain_med:.3f}")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_gradient_profile_cost(benchmark, cell):
+    """One gradient profile (T=200, H=128, B=32, float64) against one training step of the
+    same model: the profile is one backward pass, not T of them (extra_info['ratio'])."""
+    point = _point(cell, dtype=torch.float64, input_size=32, hidden_size=128, seq_len=200, batch_size=32)
+    model, opt, x, target = setup(point)
+    _, step = training_step(model, opt, x, target, "cpu")
+    steps = sorted(step()[2] for _ in range(7))[3]
+    t0 = time.perf_counter()
+    benchmark.pedantic(lambda: profile_rows(model, x, 0, "init"), rounds=5, warmup_rounds=1)
+    profile_ms = benchmark.stats.stats.median * 1e3
+    benchmark.extra_info.update({"cell": cell, "step_median_ms": steps, "profile_median_ms": profile_ms,
+                                 "ratio": profile_ms / steps})
+    print(f"\n{cell}: profile {profile_ms:.1f} ms, training step {steps:.1f} ms, "
+          f"ratio {profile_ms / steps:.2f}")
+    del t0
