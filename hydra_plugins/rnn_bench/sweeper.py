@@ -1,6 +1,8 @@
 """Hydra's basic sweeper, plus: every point is validated before any is measured, a progress
-bar runs over the sweep, and the sweep ends with a count of failed points and the exit code."""
-from __future__ import annotations
+bar runs over the sweep, and the sweep ends with a count of failed points and the exit code.
+
+(No `from __future__ import annotations` here: Hydra imports plugins outside sys.modules,
+where dataclasses cannot resolve string annotations.)"""
 
 import sys
 from dataclasses import dataclass
