@@ -72,6 +72,7 @@ class GradientsConfig:
     # Fit window for decay_per_step, as fractions of the longest distance; recorded in rows.
     fit_start: float = 0.1
     fit_end: float = 0.9
+    theory: bool = True  # predicted decay from the weights (gate argument, Jacobian Lyapunov)
 
 
 @dataclass

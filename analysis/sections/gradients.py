@@ -92,7 +92,8 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
               "Medians over seeds.\n")
     # Figure 1: profiles at the default init, faceted by layers and direction.
     fb_default = g["forget_bias"].isna() | (g["forget_bias"] == 0)
-    T = int(g.loc[fb_default, "seq_len"].max())
+    cells_per_T = g[fb_default].groupby("seq_len")["cell"].nunique().sort_index(ascending=False)
+    T = int(cells_per_T.idxmax())  # the longest lag at which the most cells were measured
     H = int(g.loc[fb_default & (g["seq_len"] == T), "hidden_size"].mode().iloc[0])
     sel = g[fb_default & (g["seq_len"] == T) & (g["hidden_size"] == H) & (g["layer"] == 0)
             & (g["grad_norm"] > 0)].copy()

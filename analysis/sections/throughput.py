@@ -101,15 +101,20 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     fit = cost_fit(p)
     if not fit.empty:
         md.append(report.table("cost_fit", fit, "per-step cost fit time = a + b*seq_len"))
-    grid = sns.relplot(data=p, x="seq_len", y="tokens_per_s", hue="cell", style="measure_backend",
-                       col="num_layers", row="bidirectional", kind="line", marker="o", height=3, aspect=1.3)
-    grid.set(xscale="log", yscale="log")
-    md.append(report.figure("tokens_per_s", grid.figure, "training tokens/s against seq_len"))
+    H = int(p.groupby("hidden_size")["seq_len"].nunique().sort_index(ascending=False).idxmax())
+    sub = p[(p["hidden_size"] == H)]
+    grid = sns.relplot(data=sub, x="seq_len", y="tokens_per_s", hue="cell", style="measure_backend",
+                       col="num_layers", row="bidirectional", kind="line", marker="o", height=3,
+                       aspect=1.3, errorbar=None)
+    grid.set(yscale="log")
+    md.append(report.figure("tokens_per_s", grid.figure, f"training tokens/s against seq_len, hidden {H} "
+                            f"(solid: default backend, dashed: native)"))
     lr = r[r["ratio_kind"].str.startswith("lstm/rnn")] if not r.empty else r
     if not lr.empty and lr["hidden_size"].nunique() > 1:
         ax = sns.lineplot(data=lr, x="hidden_size", y="ratio", hue="measure_backend", marker="o")
         ax.axhline(4, color="k", ls="--", lw=1)
-        ax.set(xscale="log", ylabel="LSTM / RNN step time", xlabel="hidden size")
+        ax.set_xscale("log", base=2)
+        ax.set(ylabel="LSTM / RNN step time", xlabel="hidden size")
         md.append(report.figure("lstm_rnn_ratio", ax.figure, "LSTM/RNN step-time ratio against hidden "
                                 "size; dashed: the 4x FLOP ratio"))
     ax = sns.barplot(data=p, x="cell", y="fraction_of_peak", hue="backend", errorbar=None)

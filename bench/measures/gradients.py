@@ -40,8 +40,10 @@ def projection(batch_size: int, width: int, seed: int, dtype: torch.dtype, devic
     return seeded_normal((batch_size, width), seed + 7919, dtype, device) / math.sqrt(width)
 
 
-def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str) -> List[Dict]:
-    """Gradient-profile rows of `model` on input x (T, B, I); one backward pass per layer set."""
+def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str, theory: bool = True
+                 ) -> List[Dict]:
+    """Gradient-profile rows of `model` on input x (T, B, I): one backward pass (plus one on a
+    layer-by-layer copy when num_layers > 1), then, if asked, the theory columns."""
     T, B, _ = x.shape
     H, bidir, L = model.hidden_size, model.bidirectional, model.num_layers
     w = projection(B, H * (2 if bidir else 1), seed, x.dtype, x.device.type)
@@ -58,14 +60,14 @@ def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str) -> List
             h, _ = layer(h)
         grads = torch.autograd.grad((readout(h, H, bidir) * w).sum(), inputs)
         per_layer.update({k + 1: g for k, g in enumerate(grads)})
-    theory = theory_columns(stack[0], x.detach())
+    predicted = theory_columns(stack[0], x.detach()) if theory else {}
     dist = distance(T, bidir)
     rows = []
     for layer, grad in per_layer.items():
         norms = safe_norm(grad).mean(dim=1).double().cpu().tolist()  # (T,): mean over batch
         for t, g in enumerate(norms):
             rows.append({"measure": "gradients", "condition": condition, "layer": layer, "t": t,
-                         "distance": dist[t], "grad_norm": g, "underflow": g == 0.0, **theory})
+                         "distance": dist[t], "grad_norm": g, "underflow": g == 0.0, **predicted})
     return mark_overflow(rows)
 
 
@@ -93,4 +95,4 @@ def measure(point: Point) -> List[Dict]:
     model = point.build_model()
     x = seeded_normal((point.seq_len, point.batch_size, point.input_size), point.seed,
                       point.dtype, point.device)
-    return profile_rows(model, x, point.seed, condition="init")
+    return profile_rows(model, x, point.seed, condition="init", theory=point.cfg.measure.theory)
