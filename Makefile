@@ -11,6 +11,7 @@ STORE ?= results/store
 REPORT ?= results/report
 CI_STORE ?= results/ci/store
 BASELINE ?= results/baseline
+COMPARE_FLAGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-slow test-gpu bench report ci-bench baseline bench-pytest clean
@@ -44,9 +45,17 @@ report: venv ## rebuild tables, figures and report.md from the stored records on
 	$(PY) -m analysis.report $(STORE) --out $(REPORT)
 
 ci-bench: venv ## CI regression check against results/baseline (non-zero exit on regression)
-	rm -rf $(CI_STORE)
+	rm -rf $(CI_STORE) $(CI_STORE)-confirm
 	$(PY) -m bench.suite ci results_dir=$(CI_STORE)
-	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) --out results/ci/verdict.md
+	@# A timing regression must show again in a fresh confirmation run (a transient load on a
+	@# shared runner does not repeat; a real slowdown does).
+	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) --out results/ci/verdict.md $(COMPARE_FLAGS); \
+	rc=$$?; if [ $$rc -eq 1 ]; then \
+	  echo "ci-bench: regression seen; re-measuring once to confirm"; \
+	  $(PY) -m bench.suite ci results_dir=$(CI_STORE)-confirm && \
+	  $(PY) -m analysis.compare $(BASELINE) $(CI_STORE) $(CI_STORE)-confirm \
+	    --out results/ci/verdict.md $(COMPARE_FLAGS); rc=$$?; \
+	fi; exit $$rc
 
 baseline: venv ## re-record results/baseline on this machine (commit it, name the machine)
 	rm -rf $(BASELINE)

@@ -29,7 +29,7 @@ GRAD_RTOL = 1e-9
 # Set from the noise of 5 consecutive `make ci-bench` runs against one baseline on the 2-core
 # CI machine (see README, "Regression tracking"): worst |change| seen was 9.6% for step/matmul
 # and 6.5% for the within-run ratios; the thresholds sit above that and well under 30%.
-THRESHOLDS = {"step/matmul": 0.20, "ratio": 0.15}
+THRESHOLDS = {"step/matmul": 0.20, "ratio": 0.20}
 ENV = ["torch_version", "device_name", "threads"]
 
 
@@ -52,37 +52,52 @@ def timing_table(df: pd.DataFrame) -> pd.DataFrame:
     """Run-internal timing metrics: metric name -> value, spread (relative)."""
     tp = of(df, "throughput")
     if tp.empty:
-        return pd.DataFrame(columns=["metric", "value", "spread", "kind"])
+        return pd.DataFrame(columns=["metric", "value", "spread", "kind", "noisy"])
     p = points(tp)
     calib_ms = 2 * tp.groupby("config_hash")["calib_n"].first() ** 3 / tp.groupby("config_hash")["calib_flops_per_s"].first() * 1e3
     p["calib_ms"] = p["config_hash"].map(calib_ms)
-    rows = [{"metric": f"step/matmul {r.cell} {r.backend} H={r.hidden_size} T={r.seq_len} B={r.batch_size}"
-                       f"{' bi' if r.bidirectional else ''}",
-             "value": r.median_step_ms / r.calib_ms, "spread": r.rel_iqr, "kind": "step/matmul"}
+    rows = [{"metric": f"step/matmul {r.cell} {r.backend} (backend={r.measure_backend}) H={r.hidden_size} "
+                       f"T={r.seq_len} B={r.batch_size}{' bi' if r.bidirectional else ''}",
+             "value": r.median_step_ms / r.calib_ms, "spread": r.rel_iqr, "kind": "step/matmul",
+             "noisy": bool(r.noisy)}
             for r in p.itertuples()]
-    spread = p.set_index("config_hash")["rel_iqr"]
     for key, num, den, label in [("cell", "lstm", "rnn", "lstm/rnn"), ("cell", "gru", "rnn", "gru/rnn"),
                                  ("bidirectional", True, False, "bi/uni")]:
         r = ratios(p, key, num, den, label)
         for x in r.itertuples():
-            rows.append({"metric": f"{label} {x.cell if key != 'cell' else ''} {x.measure_backend} H={x.hidden_size} "
-                                   f"T={x.seq_len}{' bi' if key == 'cell' and x.bidirectional else ''}".replace("  ", " "),
-                         "value": x.ratio, "spread": np.nan, "kind": "ratio"})
-    t = pd.DataFrame(rows)
-    return t
+            rows.append({"metric": f"{label} {x.cell if key != 'cell' else ''} (backend={x.measure_backend}) "
+                                   f"H={x.hidden_size} T={x.seq_len}"
+                                   f"{' bi' if key == 'cell' and x.bidirectional else ''}".replace("  ", " "),
+                         "value": x.ratio, "spread": x.rel_spread, "kind": "ratio",
+                         "noisy": bool(x.num_noisy or x.den_noisy)})
+    return pd.DataFrame(rows)
 
 
-def timing_verdicts(base: pd.DataFrame, cand: pd.DataFrame) -> List[dict]:
-    b, c = timing_table(base), timing_table(cand)
-    j = b.merge(c, on=["metric", "kind"], suffixes=("_b", "_c"))
+def timing_verdicts(base: pd.DataFrame, cands: List[pd.DataFrame]) -> List[dict]:
+    """A metric regresses only if it slows down beyond its threshold and beyond the points'
+    own spread in every candidate run (confirmation runs guard against a transient load)."""
+    b = timing_table(base).set_index("metric")
+    per_run = [timing_table(c).set_index("metric") for c in cands]
     out = []
-    for r in j.itertuples():
-        change = r.value_c / r.value_b - 1
-        spread = np.nansum([r.spread_b, r.spread_c])
-        threshold = THRESHOLDS[r.kind]
-        regressed = change > threshold and change > spread
-        verdict = "REGRESSION" if regressed else ("faster" if change < -threshold else "ok")
-        out.append({"metric": r.metric, "baseline": r.value_b, "candidate": r.value_c,
+    for metric in b.index:
+        if not all(metric in t.index for t in per_run):
+            continue
+        kind, threshold = b.at[metric, "kind"], THRESHOLDS[b.at[metric, "kind"]]
+        runs = []
+        for t in per_run:
+            change = t.at[metric, "value"] / b.at[metric, "value"] - 1
+            spread = np.nansum([b.at[metric, "spread"], t.at[metric, "spread"]])
+            noisy = bool(b.at[metric, "noisy"] or t.at[metric, "noisy"])
+            runs.append((change, change > threshold and change > spread and not noisy, noisy, t.at[metric, "value"]))
+        change, _, noisy, value = min(runs)  # the run most favourable to the candidate
+        regressed = all(r[1] for r in runs)
+        if regressed:
+            verdict = "REGRESSION" + (f" ({len(runs)}/{len(runs)} runs)" if len(runs) > 1 else "")
+        elif noisy and change > threshold:
+            verdict = "noisy: not judged"
+        else:
+            verdict = "faster" if change < -threshold else "ok"
+        out.append({"metric": metric, "baseline": b.at[metric, "value"], "candidate": value,
                     "change": change, "threshold": threshold, "verdict": verdict})
     return out
 
@@ -91,21 +106,32 @@ def environment(df: pd.DataFrame) -> dict:
     return {k: ", ".join(sorted(df[k].dropna().astype(str).unique())) for k in ENV if k in df}
 
 
-def compare(baseline: Path, candidate: Path, allow_cross_device: bool = False) -> tuple[int, str]:
+def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refuse") -> tuple[int, str]:
+    """(exit code, markdown). Extra candidates are confirmation runs of the same preset.
+    on_other_device: what to do when the device names differ: `refuse` (exit 2), `gradients`
+    (compare gradients only; timings listed as skipped), `all`."""
     try:
-        base, cand = load_store(baseline), load_store(candidate)
+        base = load_store(baseline)
+        cands = [load_store(c) for c in candidates]
     except StoreError as exc:
         return 2, f"compare: {exc}"
+    cand, candidate = cands[0], candidates[0]
     eb, ec = environment(base), environment(cand)
-    if eb.get("device_name") != ec.get("device_name") and not allow_cross_device:
+    other_device = eb.get("device_name") != ec.get("device_name")
+    if other_device and on_other_device == "refuse":
         return 2, (f"compare: the baseline was measured on {eb.get('device_name')!r} and the candidate on "
-                   f"{ec.get('device_name')!r}: refusing to compare timings across devices "
-                   "(--allow-cross-device to override)")
+                   f"{ec.get('device_name')!r}: refusing to compare across devices (record a baseline "
+                   "on this machine with `make baseline`, or pass --on-other-device gradients|all)")
     common = set(base["config_hash"]) & set(cand["config_hash"])
     if not common:
         return 2, (f"compare: no points in common between {baseline} and {candidate} "
                    "(different presets or configurations)")
-    rows = gradient_verdicts(base, cand) + timing_verdicts(base, cand)
+    rows = gradient_verdicts(base, cand)
+    if other_device and on_other_device == "gradients":
+        rows.append({"metric": "timings", "baseline": np.nan, "candidate": np.nan, "change": np.nan,
+                     "threshold": np.nan, "verdict": "skipped: baseline from another device"})
+    else:
+        rows += timing_verdicts(base, cands)
     table = pd.DataFrame(rows, columns=["metric", "baseline", "candidate", "change", "threshold", "verdict"])
     header = ["| | baseline | candidate |", "|---|---|---|"]
     header += [f"| {k} | {eb.get(k, '')} | {ec.get(k, '')} |" + (" **differs**" if eb.get(k) != ec.get(k) else "")
@@ -121,12 +147,15 @@ def compare(baseline: Path, candidate: Path, allow_cross_device: bool = False) -
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.compare", description=__doc__.split("\n")[0])
     parser.add_argument("baseline")
-    parser.add_argument("candidate")
+    parser.add_argument("candidate", nargs="+",
+                        help="candidate store; more than one: confirmation runs, a timing metric "
+                             "regresses only if it regresses in every one")
     parser.add_argument("--out", help="also write the verdict table here (markdown)")
-    parser.add_argument("--allow-cross-device", action="store_true",
-                        help="compare although the device names differ")
+    parser.add_argument("--on-other-device", choices=["refuse", "gradients", "all"], default="refuse",
+                        help="when the device names differ: refuse (exit 2, default), compare "
+                             "gradients only, or compare all")
     args = parser.parse_args(argv)
-    code, text = compare(Path(args.baseline), Path(args.candidate), args.allow_cross_device)
+    code, text = compare(Path(args.baseline), [Path(c) for c in args.candidate], args.on_other_device)
     print(text, file=sys.stderr if code == 2 else sys.stdout)
     if args.out and code != 2:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def write_throughput(store: Path) -> None:
                                 measure_backend="native", measure_tf32=False)
                 rows = [{"measure": "throughput", "phase": ph, "rep": r, "time_ms": step * f,
                          "flops": 3e6, "peak_mem_bytes": 1000, "rel_iqr": 0.02, "noisy": False,
-                         "calib_flops_per_s": 1e10, "tokens": 4 * T, "attempt": 1,
+                         "calib_flops_per_s": 1e10, "calib_n": 512, "tokens": 4 * T, "attempt": 1,
                          "params": {"rnn": 1, "lstm": 4, "gru": 3}[cell] * (2 if bidir else 1) * 400}
                         for r in range(5) for ph, f in (("forward", 0.3), ("backward", 0.6), ("step", 1.0))]
                 _write(store, point, rows)

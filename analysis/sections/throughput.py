@@ -25,7 +25,7 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
                           aggfunc=["median", lambda s: s.quantile(0.75) - s.quantile(0.25)])
     wide.columns = [f"{'median' if a == 'median' else 'iqr'}_{p}_ms" for a, p in wide.columns]
     first = tp.groupby("config_hash")[POINT + ["flops", "tokens", "params", "peak_mem_bytes",
-                                               "calib_flops_per_s", "rel_iqr", "noisy", "seed"]].first()
+                                               "calib_flops_per_s", "rel_iqr", "noisy", "attempt", "seed"]].first()
     step_flops = tp[tp["phase"] == "step"].groupby("config_hash")["flops"].first()
     p = first.join(wide).reset_index()
     p["flops"] = p["config_hash"].map(step_flops)
@@ -39,10 +39,12 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
 def ratios(p: pd.DataFrame, key: str, num, den, label: str) -> pd.DataFrame:
     """Step-time ratio of rows with key == num over key == den, the rest of the config equal."""
     rest = [c for c in POINT + ["seed"] if c not in (key, "backend", "device_name", "threads")]
-    a = p[p[key] == num].set_index(rest)["median_step_ms"]
-    b = p[p[key] == den].set_index(rest)["median_step_ms"]
-    j = a.to_frame("num").join(b.to_frame("den"), how="inner").reset_index()
+    cols = {"median_step_ms": "", "rel_iqr": "_rel_iqr", "noisy": "_noisy"}
+    a = p[p[key] == num].set_index(rest)[list(cols)].rename(columns=lambda c: "num" + cols[c])
+    b = p[p[key] == den].set_index(rest)[list(cols)].rename(columns=lambda c: "den" + cols[c])
+    j = a.join(b, how="inner").reset_index()
     j["ratio"] = j["num"] / j["den"]
+    j["rel_spread"] = j["num_rel_iqr"] + j["den_rel_iqr"]  # the ratio's own relative spread
     j["ratio_kind"] = label
     return j
 
@@ -82,19 +84,24 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                            "(ms, median and IQR over repetitions), rates and memory"))
     noisy = p["rel_iqr"]
     md.append(f"Noise: relative IQR of step time, median {noisy.median():.1%}, worst "
-              f"{noisy.max():.1%}; {int(p['noisy'].sum())} of {len(p)} points stayed above the "
-              f"limit after a re-measurement.\n")
-    r = pd.concat([ratios(p, "cell", "lstm", "rnn", "lstm/rnn (4x FLOPs)"),
-                   ratios(p, "cell", "gru", "rnn", "gru/rnn (3x FLOPs)"),
-                   ratios(p, "bidirectional", True, False, "bidirectional/unidirectional (2x)"),
-                   ratios(p, "cell", "ref_lstm", "lstm", "ref_lstm/lstm (Python loop vs fused)")])
+              f"{noisy.max():.1%}; {int((p['attempt'] > 1).sum())} of {len(p)} points were "
+              f"re-measured and {int(p['noisy'].sum())} stayed above the limit (flagged `noisy`, "
+              "left out of the ratios).\n")
+    quiet = p[~p["noisy"].astype(bool)]  # ratios only from points that passed the noise check
+    r = pd.concat([ratios(quiet, "cell", "lstm", "rnn", "lstm/rnn (4x FLOPs)"),
+                   ratios(quiet, "cell", "gru", "rnn", "gru/rnn (3x FLOPs)"),
+                   ratios(quiet, "bidirectional", True, False, "bidirectional/unidirectional (2x)"),
+                   ratios(quiet, "cell", "ref_lstm", "lstm", "ref_lstm/lstm (Python loop vs fused)")])
     if not r.empty:
         show = ["ratio_kind", "cell", "measure_backend", "hidden_size", "num_layers", "bidirectional",
-                "seq_len", "batch_size", "ratio"]
+                "seq_len", "batch_size", "ratio", "rel_spread"]
+        r["bidirectional"] = r["bidirectional"].astype(bool)
+        r = r.sort_values(["ratio_kind", "measure_backend", "hidden_size", "num_layers", "bidirectional", "seq_len"])
         md.append(report.table("cost_ratios", r[[c for c in show if c in r.columns]], "step-time ratios "
-                               "at equal configuration, beside the FLOP ratio"))
-    layers = ratios(p[p["num_layers"].isin([1, p["num_layers"].max()])], "num_layers",
-                    p["num_layers"].max(), 1, "L layers / 1 layer") if p["num_layers"].nunique() > 1 else pd.DataFrame()
+                               "at equal configuration (noisy points left out), beside the FLOP ratio; "
+                               "rel_spread: the two points' relative IQRs added"))
+    layers = ratios(quiet[quiet["num_layers"].isin([1, p["num_layers"].max()])], "num_layers",
+                    p["num_layers"].max(), 1, "L layers / 1 layer") if quiet["num_layers"].nunique() > 1 else pd.DataFrame()
     if not layers.empty:
         md.append(report.table("depth_ratios", layers[["cell", "measure_backend", "hidden_size", "seq_len", "ratio"]],
                                f"step time with {p['num_layers'].max()} layers over 1 layer"))
