@@ -40,7 +40,7 @@ def decay_summary(profile: pd.DataFrame, fit_start: float, fit_end: float) -> Di
            "half_life_steps": LOG10_2 / -slope if slope < 0 else math.inf,
            "fit_window": f"{math.ceil(lo)}..{math.floor(hi)}", "fit_points": len(window),
            "underflow_points": int((g == 0).sum()), "max_distance": dmax,
-           "ratio_far_near": far / near if near > 0 else math.nan}
+           "near_grad": near, "ratio_far_near": far / near if near > 0 else math.nan}
     for k in (3, 6, 10):
         out[f"horizon_1e{k}"] = k / -slope if slope < 0 else math.inf
     return out

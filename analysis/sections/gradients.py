@@ -170,11 +170,17 @@ def seq_len_independence(summary: pd.DataFrame, report) -> str:
 
 
 def depth_attenuation(summary: pd.DataFrame, report) -> str:
-    deep = summary[summary["num_layers"] > 1]
+    """Per layer k (its input; 0 = x): gradient at the nearest step, relative to the top layer's
+    input, and the decay per step along time."""
+    deep = summary[summary["num_layers"] > 1].copy()
     if deep.empty:
         return ""
+    deep["log10_near"] = np.log10(deep["near_grad"])
+    top = deep[deep["layer"] == deep["num_layers"] - 1].set_index("config_hash")["log10_near"]
+    deep["near_vs_top_log10"] = deep["log10_near"] - deep["config_hash"].map(top)
     t = deep.groupby(["cell", "num_layers", "bidirectional", "layer"], dropna=False).agg(
-        decay_per_step=("decay_per_step", "median"),
-        ratio_far_near=("ratio_far_near", "median")).reset_index()
-    return report.table("depth_attenuation", t, "per-layer gradient decay: layer k is the input "
-                        "to layer k (0 = the sequence x)")
+        near_vs_top_log10=("near_vs_top_log10", "median"), decay_per_step=("decay_per_step", "median"),
+        points=("config_hash", "nunique")).reset_index()
+    return report.table("depth_attenuation", t, "depth attenuation: log10 of the gradient at the "
+                        "nearest step at layer k's input over the top layer's input (0 = x), and the "
+                        "decay per step along time; medians over widths and seeds")
