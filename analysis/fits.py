@@ -10,6 +10,11 @@ import pandas as pd
 LOG10_2 = math.log10(2)
 
 
+def steps(value: float) -> str:
+    """A half-life or horizon for prose: 'no decay' when the gradient does not decay."""
+    return "no decay" if math.isinf(value) else f"{value:.2g}"
+
+
 def line_fit(x: np.ndarray, y: np.ndarray) -> Tuple[float, float, float]:
     """Least-squares y = a + b x -> (a, b, R^2); NaNs when there are under 2 distinct x."""
     if len(x) < 2 or np.ptp(x) == 0:

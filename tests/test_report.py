@@ -59,7 +59,7 @@ def test_scorecard_states_the_measured_numbers(built):
     assert "half-life at init, T=80: gru 6, lstm (fb 0) 3, rnn 1 steps" in card
     assert "lstm T=100 1 -> 10, rnn T=100 1 -> 1.2 steps" in card  # init -> trained, after long_range
     assert "lstm solved 3/3" in card and "rnn solved 0/3" in card
-    assert "LSTM/RNN step time native: 3.00x" in card
+    assert "LSTM/RNN step time, median (range): native 3.00x (3.00 to 3.00, 6 configurations); FLOP ratio 4x" in card
     assert "bidirectional/unidirectional 2.00x" in card and "parameters 2.00x to 2.00x" in card
     assert "not measured yet" in card  # gates: no ref_lstm in the synthetic store
 

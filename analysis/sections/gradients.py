@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.fits import LOG10_2, decay_summary
+from analysis.fits import LOG10_2, decay_summary, steps
 from analysis.load import of
 
 TITLE, ANCHOR = "Gradient reach", "gradients"
@@ -110,11 +110,20 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     lstm = table[table["cell"].isin(["lstm", "ref_lstm"]) & (table["num_layers"] == 1)
                  & ~table["bidirectional"]]
     if lstm["forget_bias"].nunique() > 1:
-        ax = sns.lineplot(data=lstm, x="forget_bias", y="half_life_steps", hue="seq_len",
-                          marker="o", palette="viridis")
-        ax.set(yscale="log", xlabel="forget-gate bias added", ylabel="half-life (steps)")
+        # Decay per step, not half-life: a ladder rung whose gradient does not decay has an
+        # infinite half-life that a log axis would silently drop.
+        ladder = lstm.melt(id_vars=["forget_bias", "seq_len"], var_name="source", value_name="decay",
+                           value_vars=["decay_per_step", "jacobian_decay_per_step", "gate_decay_per_step"])
+        ax = sns.lineplot(data=ladder, x="forget_bias", y="decay", hue="source", style="source",
+                          marker="o", errorbar=("pi", 100))
+        ax.axhline(0, color="k", lw=1)
+        ax.set(xlabel="forget-gate bias added", ylabel="decay per step (log10); 0 = no decay")
+        hl = lstm.groupby("forget_bias")["half_life_steps"].median()
         md.append(report.figure("half_life_vs_forget_bias", ax.figure,
-                                "LSTM gradient half-life against the forget-gate bias"))
+                                "LSTM gradient decay per step against the forget-gate bias, measured "
+                                "and predicted (band: range over seq_len). Half-lives: " +
+                                ", ".join(f"bias {b:g}: {'no decay' if np.isinf(v) else f'{v:.3g} steps'}"
+                                          for b, v in hl.items())))
     # Figure 3: predicted against measured, both predictions.
     pred = table.melt(id_vars=["cell", "decay_per_step"], value_name="predicted", var_name="theory",
                       value_vars=["gate_decay_per_step", "jacobian_decay_per_step"]).dropna()
@@ -136,7 +145,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     T_claim = int(uni.groupby("seq_len")["cell"].nunique().sort_index(ascending=False).idxmax()) if not uni.empty else T
     single = uni[uni["seq_len"] == T_claim]
     hl = {(r.cell, r.forget_bias): r.half_life_steps for r in single.itertuples()}
-    parts = [f"{c}{'' if pd.isna(fb) or c not in ('lstm',) else f' (fb {fb:g})'} {v:.2g}"
+    parts = [f"{c}{'' if pd.isna(fb) or c not in ('lstm',) else f' (fb {fb:g})'} {steps(v)}"
              for (c, fb), v in sorted(hl.items(), key=lambda kv: (kv[0][0], -1 if pd.isna(kv[0][1]) else kv[0][1]))
              if c != "ref_lstm"]
     if parts:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.fits import steps
 from analysis.load import of
 from analysis.sections.gradients import summarize
 
@@ -58,12 +59,12 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     grid.set_axis_labels("lag (seq_len)", "final test loss")
     md.append(report.figure("long_range_loss_vs_lag", grid.figure,
                             "final test loss against lag per cell; dashed: the memoryless baseline"))
-    curves = lr.copy()
+    curves = lr.assign(run=lr["task"] + ", T=" + lr["seq_len"].astype(str))
     grid = sns.relplot(data=curves, x="step", y="test_loss", hue="cell", units="seed", estimator=None,
-                       col="seq_len", row="task", kind="line", height=2.6, aspect=1.4,
-                       facet_kws={"sharey": False, "sharex": False}, alpha=0.8)
-    for (task, _), ax in grid.axes_dict.items():
-        ax.axhline(curves.loc[curves["task"] == task, "baseline_loss"].median(), color="k", ls="--", lw=1)
+                       col="run", col_wrap=min(3, curves["run"].nunique()), kind="line", height=2.6,
+                       aspect=1.4, facet_kws={"sharey": False, "sharex": False}, alpha=0.8)
+    for run, ax in grid.axes_dict.items():
+        ax.axhline(curves.loc[curves["run"] == run, "baseline_loss"].median(), color="k", ls="--", lw=1)
         ax.set_yscale("log")
     md.append(report.figure("long_range_learning_curves", grid.figure,
                             "test loss during training, one line per seed; dashed: baseline"))
@@ -104,7 +105,7 @@ def trained_profiles(df: pd.DataFrame, report, claims: dict) -> str:
                             f"gradient profile at init and after training, lag {int(sel['seq_len'].iloc[0])}"))
     pivot = t.pivot_table(index=["task", "cell", "seq_len"], columns="condition", values="half_life_steps")
     if {"init", "trained"} <= set(pivot.columns):
-        parts = [f"{cell} T={T} {row['init']:.2g} -> {row['trained']:.2g}"
+        parts = [f"{cell} T={T} {steps(row['init'])} -> {steps(row['trained'])}"
                  for (task, cell, T), row in pivot.iterrows() if task == "adding"][:6]
         if parts:
             claims["reach"] = "half-life init -> trained (adding): " + ", ".join(parts) + " steps"

@@ -133,8 +133,9 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     md.append(report.figure("memory", ax.figure, "peak memory of a training step against seq_len"))
     claims = {}
     if not lr.empty:
-        parts = [f"{b}: {g['ratio'].median():.2f}x" for b, g in lr.groupby("measure_backend")]
-        claims["slower"] = "LSTM/RNN step time " + ", ".join(parts) + " (FLOP ratio 4x)"
+        parts = [f"{b} {g['ratio'].median():.2f}x ({g['ratio'].min():.2f} to {g['ratio'].max():.2f}, "
+                 f"{len(g)} configurations)" for b, g in lr.groupby("measure_backend")]
+        claims["slower"] = "LSTM/RNN step time, median (range): " + ", ".join(parts) + "; FLOP ratio 4x"
     bi = r[r["ratio_kind"].str.startswith("bidirectional")] if not r.empty else r
     if not bi.empty:
         prm = p.groupby(["cell", "bidirectional", "hidden_size", "num_layers", "input_size"])["params"].first().unstack("bidirectional")
