@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -37,6 +38,49 @@ def app(cfg: DictConfig) -> str:
     return status
 
 
+# Hydra's command-line flags; with any but -m/--multirun the pre-flight leaves Hydra alone.
+HYDRA_FLAGS = ("--", "-c", "-p", "-i", "-cp", "-cn", "-cd", "-h")
+
+
+def one_line(exc: BaseException) -> str:
+    """Hydra/OmegaConf's multi-line message (key, reason, allowed values) as one line."""
+    text = "\n".join(str(e) for e in (exc, exc.__cause__) if e is not None)
+    text = text.split("Config search path:")[0]
+    keep = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(
+        ("reference_type", "object_type", "Set the environment", "To append"))]
+    return "; ".join(dict.fromkeys(keep))
+
+
+def preflight(argv: List[str]) -> Optional[str]:
+    """Compose the non-sweep overrides once before Hydra starts, so that an unknown key, a
+    wrong type or a value outside an Enum is one line naming the key, not Hydra's page."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if any(a.startswith(HYDRA_FLAGS) and a not in ("-m", "--multirun") for a in argv):
+        return None
+    args = [a for a in argv if a not in ("-m", "--multirun")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+        plain = [o.input_line for o in parsed
+                 if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+            compose(config_name="config", overrides=plain)
+    except (HydraException, OmegaConfBaseException) as exc:
+        return one_line(exc)
+    finally:
+        GlobalHydra.instance().clear()
+    return None
+
+
 def main() -> None:
     register_configs()
+    problem = preflight(sys.argv[1:])
+    if problem:
+        print(f"bench: error: {problem}; nothing was run", file=sys.stderr)
+        sys.exit(2)
     app()

@@ -77,11 +77,14 @@ def test_hash_ignores_run_only_keys(make_cfg):
     (["data.seq_len=0"], "data.seq_len=0"),
     (["model.cell=gru", "model.forget_bias=1"], "model.forget_bias"),
     (["-m", "model.cell=rnn,lstm", "data.seq_len=10,0"], "data.seq_len=0"),
+    (["-m", "model.cell=rnn,foo"], "expected one of [rnn, lstm, gru, ref_lstm]"),
+    (["dtype=float16"], "expected one of [float32, float64, bfloat16]"),
+    (["measure=nope"], "Could not find 'measure/nope'"),
 ])
 def test_cli_refuses_bad_input(tmp_path, args, needle):
     store = tmp_path / "store"
     proc = run_cli(["bench", *args, f"results_dir={store}"])
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert needle in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no traceback
     assert not store.exists()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.utils import JobReturn
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
 from bench import progress
@@ -24,15 +26,17 @@ class BenchSweeperConf:
 
 class BenchSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        from bench.run import resolve  # late: keeps torch out of Hydra's plugin scan
+        from bench.cli import one_line  # late: keeps torch out of Hydra's plugin scan
+        from bench.run import resolve
 
         loader = self.hydra_context.config_loader
         for overrides in batch:
-            cfg = loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
             try:
+                cfg = loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
                 resolve(cfg)
-            except ConfigError as exc:
-                print(f"bench: error: {exc} (sweep point: {' '.join(overrides) or 'defaults'}); "
+            except (ConfigError, HydraException, OmegaConfBaseException) as exc:
+                problem = str(exc) if isinstance(exc, ConfigError) else one_line(exc)
+                print(f"bench: error: {problem} (sweep point: {' '.join(overrides) or 'defaults'}); "
                       "nothing was run", file=sys.stderr)
                 sys.exit(2)
         self.check_launcher()
