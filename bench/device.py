@@ -7,7 +7,7 @@ from typing import Iterator, Optional
 
 import torch
 
-from bench.config import ConfigError, LSTM_FAMILY
+from bench.config import ConfigError
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 # The dtype a measure uses when the config leaves `dtype` null: gradients in float64 so that
@@ -108,7 +108,3 @@ def threads_context(threads: Optional[int]) -> Iterator[int]:
 def synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
-
-
-def is_lstm_family(cell: str) -> bool:
-    return cell in LSTM_FAMILY

@@ -12,6 +12,8 @@ from typing import Any, Dict, List
 import pandas as pd
 import torch
 
+from bench.config import LSTM_FAMILY
+
 STATUSES = ("ok", "overflow", "oom", "failed")
 # Keys that say how to run, not what to measure: they stay out of the configuration hash.
 RUN_ONLY_KEYS = ("results_dir", "force", "progress", "suite")
@@ -30,7 +32,7 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str) -> Dict[str, Any]
     flat["measure"] = measure.pop("name")
     flat.update({f"measure_{k}": v for k, v in sorted(measure.items())})
     flat.update(device=device, dtype=dtype, seed=cfg["seed"], threads_requested=cfg["threads"])
-    if flat["forget_bias"] is None and flat["cell"] in ("lstm", "ref_lstm"):
+    if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY:
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
     return flat
 

@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench import progress
 from bench.config import validate
-from bench.device import (DTYPES, backend_context, denormal_context, device_name, effective_backend, resolve_device,
-                          resolve_dtype, threads_context)
+from bench.device import (DTYPES, backend_context, denormal_context, device_name, effective_backend,
+                          resolve_device, resolve_dtype, threads_context)
 from bench.measures import MEASURES
 from bench.measures.point import Point
 from bench.records import config_hash, point_config, provenance, to_frame

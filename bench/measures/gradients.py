@@ -19,9 +19,6 @@ from bench.cells import layer_stack
 from bench.measures.point import Point, seeded_normal
 from bench.measures.theory import theory_columns
 
-LSTM_FAMILY = ("lstm", "ref_lstm")
-
-
 def readout(output: Tensor, hidden_size: int, bidirectional: bool) -> Tensor:
     """(T, B, D*H) -> (B, D*H): forward direction at t = T-1, backward direction at t = 0."""
     forward = output[-1, :, :hidden_size]
