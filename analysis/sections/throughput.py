@@ -124,13 +124,20 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         ax.set(ylabel="LSTM / RNN step time", xlabel="hidden size")
         md.append(report.figure("lstm_rnn_ratio", ax.figure, "LSTM/RNN step-time ratio against hidden "
                                 "size; dashed: the 4x FLOP ratio"))
-    ax = sns.barplot(data=p, x="cell", y="fraction_of_peak", hue="backend", errorbar=None)
-    ax.set(ylabel="achieved FLOP/s / measured matmul peak")
-    md.append(report.figure("fraction_of_peak", ax.figure, f"fraction of the measured matmul peak "
-                            f"(median peak {p['calib_flops_per_s'].median() / 1e9:.1f} GFLOP/s)"))
-    ax = sns.lineplot(data=p, x="seq_len", y=p["peak_mem_bytes"] / 2 ** 20, hue="cell", marker="o")
-    ax.set(ylabel="peak memory (MiB)", xscale="log")
-    md.append(report.figure("memory", ax.figure, "peak memory of a training step against seq_len"))
+    uni = p[~p["bidirectional"].astype(bool) & (p["num_layers"] == 1)]
+    grid = sns.catplot(data=uni, x="cell", y="fraction_of_peak", hue="backend", col="hidden_size",
+                       kind="bar", estimator="median", errorbar=("pi", 100), height=3, aspect=1.1)
+    grid.set_axis_labels("cell", "FLOP/s / measured matmul peak")
+    md.append(report.figure("fraction_of_peak", grid.figure, "achieved training FLOP/s as a fraction of "
+                            f"the matmul peak measured in the same point (median peak "
+                            f"{p['calib_flops_per_s'].median() / 1e9:.0f} GFLOP/s); 1 layer, "
+                            "unidirectional; bars: median, whiskers: range over seq_len and batch"))
+    grid = sns.relplot(data=uni.assign(peak_mib=uni["peak_mem_bytes"] / 2 ** 20), x="seq_len", y="peak_mib",
+                       hue="cell", style="backend", col="hidden_size", kind="line", marker="o",
+                       errorbar=None, height=3, aspect=1.1, facet_kws={"sharey": False})
+    grid.set_axis_labels("seq_len", "peak memory (MiB)")
+    md.append(report.figure("memory", grid.figure, "peak memory of a training step against seq_len "
+                            "(1 layer, unidirectional)"))
     claims = {}
     if not lr.empty:
         parts = [f"{b} {g['ratio'].median():.2f}x ({g['ratio'].min():.2f} to {g['ratio'].max():.2f}, "
