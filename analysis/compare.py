@@ -33,6 +33,9 @@ GRAD_RTOL = 1e-9
 # regression must exceed the threshold, the points' own spread, and repeat in a confirmation
 # run; a planted 30% LSTM slowdown clears all three.
 THRESHOLDS = {"step/matmul": 0.20, "ratio": 0.20}
+# A candidate run whose calibration matmul reached under this fraction of the baseline's rate
+# shared the machine with other work: its timings are shown but not judged.
+CALIB_FLOOR = 0.75
 ENV = ["torch_version", "device_name", "threads"]
 
 
@@ -76,26 +79,37 @@ def timing_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def calibration(df: pd.DataFrame) -> float:
+    """The run's median calibration-matmul rate (FLOP/s): the machine's state during the run."""
+    tp = of(df, "throughput")
+    return float(tp.groupby("config_hash")["calib_flops_per_s"].first().median()) if not tp.empty else np.nan
+
+
 def timing_verdicts(base: pd.DataFrame, cands: List[pd.DataFrame]) -> List[dict]:
     """A metric regresses only if it slows down beyond its threshold and beyond the points'
-    own spread in every candidate run (confirmation runs guard against a transient load)."""
+    own spread in every candidate run (confirmation runs guard against a transient load).
+    A run whose calibration matmul ran under CALIB_FLOOR of the baseline's was measured on a
+    loaded (or other) machine: its timings are reported, not judged."""
     b = timing_table(base).set_index("metric")
     per_run = [timing_table(c).set_index("metric") for c in cands]
+    state = [calibration(c) / calibration(base) for c in cands]
     out = []
     for metric in b.index:
         if not all(metric in t.index for t in per_run):
             continue
         kind, threshold = b.at[metric, "kind"], THRESHOLDS[b.at[metric, "kind"]]
         runs = []
-        for t in per_run:
+        for t, machine in zip(per_run, state):
             change = t.at[metric, "value"] / b.at[metric, "value"] - 1
             spread = np.nansum([b.at[metric, "spread"], t.at[metric, "spread"]])
-            noisy = bool(b.at[metric, "noisy"] or t.at[metric, "noisy"])
+            noisy = bool(b.at[metric, "noisy"] or t.at[metric, "noisy"]) or machine < CALIB_FLOOR
             runs.append((change, change > threshold and change > spread and not noisy, noisy, t.at[metric, "value"]))
         change, _, noisy, value = min(runs)  # the run most favourable to the candidate
         regressed = all(r[1] for r in runs)
         if regressed:
             verdict = "REGRESSION" + (f" ({len(runs)}/{len(runs)} runs)" if len(runs) > 1 else "")
+        elif min(state) < CALIB_FLOOR and change > threshold:
+            verdict = f"not judged: machine loaded (calibration at {min(state):.0%} of baseline)"
         elif noisy and change > threshold:
             verdict = "noisy: not judged"
         else:
@@ -139,6 +153,10 @@ def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refu
     header = ["| | baseline | candidate |", "|---|---|---|"]
     header += [f"| {k} | {eb.get(k, '')} | {ec.get(k, '')} |" + (" **differs**" if eb.get(k) != ec.get(k) else "")
                for k in ENV]
+    rates = [calibration(base)] + [calibration(c) for c in cands]
+    header += ["", "Calibration matmul (median FLOP/s of the run): baseline "
+               f"{rates[0] / 1e9:.0f} G, candidate{'s' if len(cands) > 1 else ''} "
+               + ", ".join(f"{r / 1e9:.0f} G ({r / rates[0]:.0%})" for r in rates[1:])]
     bad = table["verdict"].str.startswith("REGRESSION")
     summary = (f"{int(bad.sum())} regression(s) in {len(table)} metrics over {len(common)} common points"
                if bad.any() else f"no regression in {len(table)} metrics over {len(common)} common points")

@@ -117,3 +117,14 @@ def test_points_flagged_noisy_are_not_judged(baseline, tmp_path, capsys):
             df["noisy"] = True
     assert compare_main([str(baseline), str(_copy(baseline, tmp_path / "c", noisy_slow))]) == 0
     assert "noisy: not judged" in capsys.readouterr().out
+
+
+def test_loaded_machine_is_not_judged(baseline, tmp_path, capsys):
+    def loaded(df):  # everything 2x slower, the calibration matmul 3x slower
+        if "phase" in df:
+            _slow_lstm(df)
+            df["calib_flops_per_s"] /= 3
+    assert compare_main([str(baseline), str(_copy(baseline, tmp_path / "c", loaded))]) == 0
+    out = capsys.readouterr().out
+    assert "not judged: machine loaded (calibration at 33% of baseline)" in out
+    assert "candidate 3 G (33%)" in out
