@@ -68,6 +68,17 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         ax.set_yscale("log")
     md.append(report.figure("long_range_learning_curves", grid.figure,
                             "test loss during training, one line per seed; dashed: baseline"))
+    ladder = r[r["cell"].isin(["lstm", "ref_lstm"]) & r["forget_bias"].notna()]
+    ladder = ladder[ladder.groupby(["task", "seq_len"])["forget_bias"].transform("nunique") > 1]
+    if not ladder.empty:
+        ax = sns.lineplot(data=ladder, x="forget_bias", y="steps_to_solve", hue="seq_len", style="task",
+                          marker="o", errorbar=("pi", 100), palette="viridis")
+        ax.set(xlabel="forget-gate bias added", ylabel="steps to solve (unsolved runs left out)")
+        solved = ladder.groupby("forget_bias")["solved"].agg(["sum", "count"])
+        md.append(report.figure("steps_to_solve_vs_forget_bias", ax.figure,
+                                "LSTM steps to solve against the forget-gate bias (band: range over "
+                                "seeds); solved: " + ", ".join(f"bias {b:g} {int(r_['sum'])}/{int(r_['count'])}"
+                                                              for b, r_ in solved.iterrows())))
     md.append(trained_profiles(df, report, claims))
     adding = success[(success["task"] == "adding")]
     if not adding.empty:
