@@ -27,11 +27,11 @@ from analysis.sections.throughput import points, ratios
 
 GRAD_RTOL = 1e-9
 # Set from the noise measured on the 2-core CI machine (README, "Regression tracking"): over 5
-# consecutive `make ci-bench` runs against one baseline, the single-run |change| of step/matmul
-# had median 2.3% and 95th percentile 9.8%; of the within-run ratios, median 3.5% and 95th
-# percentile 18%. Outliers up to 63% came from points the measure itself flagged noisy. A
-# regression must exceed the threshold, the points' own spread, and repeat in a confirmation
-# run; a planted 30% LSTM slowdown clears all three.
+# consecutive `make ci-bench` runs against one baseline (single-threaded preset), the single-run
+# |change| of step/matmul had median 3.5%, 95th percentile 7.5%, max 14%; of the within-run
+# ratios, median 3.4%, 95th percentile 10.3%, max 14%. A regression must exceed the threshold,
+# the points' own spread, and repeat in a confirmation run; a planted 30% LSTM slowdown clears
+# all three.
 THRESHOLDS = {"step/matmul": 0.20, "ratio": 0.20}
 # A candidate run whose calibration matmul reached under this fraction of the baseline's rate
 # shared the machine with other work: its timings are shown but not judged.

@@ -49,16 +49,19 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         median_seconds_to_solve=("seconds_to_solve", "median"),
         median_train_seconds=("train_seconds", "median")).reset_index()
     md.append(report.table("long_range_success", success, "solved fraction over seeds per cell and lag"))
-    grid = sns.relplot(data=r, x="seq_len", y="final_test_loss", hue="cell", col="task", kind="line",
+    default = r[r["forget_bias"].isna() | (r["forget_bias"] == 0)]  # the ladder has its own figure
+    grid = sns.relplot(data=default, x="seq_len", y="final_test_loss", hue="cell", col="task", kind="line",
                        marker="o", errorbar=("pi", 100), height=3, aspect=1.4,
-                       facet_kws={"sharey": False})
+                       facet_kws={"sharey": False, "sharex": False})
     for task, ax in grid.axes_dict.items():
         base = r.loc[r["task"] == task, ["seq_len", "baseline_loss"]].drop_duplicates().sort_values("seq_len")
-        ax.plot(base["seq_len"], base["baseline_loss"], "k--", lw=1, label="memoryless baseline")
+        ax.plot(base["seq_len"], base["baseline_loss"], "k--", marker="_", ms=12, lw=1,
+                label="memoryless baseline")
         ax.set_yscale("log")
     grid.set_axis_labels("lag (seq_len)", "final test loss")
     md.append(report.figure("long_range_loss_vs_lag", grid.figure,
-                            "final test loss against lag per cell; dashed: the memoryless baseline"))
+                            "final test loss against lag per cell (default forget bias; band: range "
+                            "over seeds); dashed: the memoryless baseline"))
     curves = lr.assign(run=lr["task"] + ", T=" + lr["seq_len"].astype(str))
     grid = sns.relplot(data=curves, x="step", y="test_loss", hue="cell", units="seed", estimator=None,
                        col="run", col_wrap=min(3, curves["run"].nunique()), kind="line", height=2.6,
