@@ -58,7 +58,7 @@ ci-bench: venv ## CI regression check against results/baseline (non-zero exit on
 	fi; exit $$rc
 
 baseline: venv ## re-record results/baseline on this machine (commit it, name the machine)
-	rm -rf $(BASELINE)
+	rm -f $(BASELINE)/*.parquet
 	$(PY) -m bench.suite ci results_dir=$(BASELINE)
 
 bench-pytest: venv ## pytest-benchmark micro-benchmarks, JSON history under results/pytest-benchmark
