@@ -57,7 +57,7 @@ def test_scorecard_states_the_measured_numbers(built):
     card = text.split("## Scorecard")[1].split("<a id")[0]
     # half-lives log10(2)/0.05, /0.1, /0.3 = 6.0, 3.0, 1.0
     assert "half-life at init, T=80: gru 6, lstm (fb 0) 3, rnn 1 steps" in card
-    assert "lstm T=100 1 -> 10, rnn T=100 1 -> 1.2 steps" in card  # init -> trained, after long_range
+    assert "half-life init -> trained (adding, T=100): lstm 1 -> 10, rnn 1 -> 1.2 steps" in card  # init -> trained, after long_range
     assert "lstm solved 3/3" in card and "rnn solved 0/3" in card
     assert "LSTM/RNN step time, median (range): native 3.00x (3.00 to 3.00, 6 configurations); FLOP ratio 4x" in card
     assert "bidirectional/unidirectional 2.00x" in card and "parameters 2.00x to 2.00x" in card
