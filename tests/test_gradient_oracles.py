@@ -129,11 +129,21 @@ def test_bidirectional_profile_is_u_shaped(cell):
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_layer_rows_and_fused_x_grad(cell):
-    """num_layers = 3: rows for layers 0..2; layer 0 from the fused module equals the
-    layer-by-layer copy's input gradient."""
+    """num_layers = 3: rows for layers 0..2; layer 0 (the fused module's x.grad) equals the
+    input gradient of the layer-by-layer copy, and layer 2 is the top layer's input."""
+    from bench.cells import layer_stack
+    from bench.measures.gradients import readout
     model = build_model(cell, 4, H, num_layers=3).double()
-    rows = profile_rows(model, torch.randn(T, B, 4, dtype=torch.float64), seed=0, condition="init")
+    x = torch.randn(T, B, 4, dtype=torch.float64)
+    rows = profile_rows(model, x, seed=0, condition="init")
     assert sorted({r["layer"] for r in rows}) == [0, 1, 2]
+    xs = x.clone().requires_grad_(True)
+    h = xs
+    for layer in layer_stack(model):
+        h, _ = layer(h)
+    (readout(h, H, False) * projection(B, H, 0, torch.float64, "cpu")).sum().backward()
+    unrolled = xs.grad.norm(dim=-1).mean(dim=1).tolist()
+    assert max(abs(a - b) for a, b in zip(_norms(rows, 0), unrolled)) <= TOL * max(unrolled)
     assert all(math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in rows)
 
 
