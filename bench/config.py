@@ -45,10 +45,6 @@ class Task(str, Enum):
     copy = "copy"
 
 
-class Condition(str, Enum):
-    init = "init"
-
-
 @dataclass
 class ModelConfig:
     cell: Cell = Cell.lstm

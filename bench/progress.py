@@ -1,18 +1,15 @@
 """A progress bar per sweep, showing the point being measured (basic launcher, same process)."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import Optional
 
 from tqdm import tqdm
 
 _bar: Optional[tqdm] = None
-counts: Counter = Counter()
 
 
 def start(total: int, desc: str = "sweep") -> None:
     global _bar
-    counts.clear()
     _bar = tqdm(total=total, desc=desc, unit="point", dynamic_ncols=True)
 
 
@@ -22,7 +19,6 @@ def point(label: str) -> None:
 
 
 def done(status: str) -> None:
-    counts[status] += 1
     if _bar is not None:
         _bar.update(1)
 

@@ -15,12 +15,11 @@ import torch
 from bench.config import LSTM_FAMILY
 
 STATUSES = ("ok", "overflow", "oom", "failed")
-# Keys that say how to run, not what to measure: they stay out of the configuration hash.
-RUN_ONLY_KEYS = ("results_dir", "force", "progress", "suite")
 
 
 def point_config(cfg: Dict[str, Any], device: str, dtype: str) -> Dict[str, Any]:
     """The configuration that identifies a measured point, flat, with device and dtype resolved.
+    How to run (results_dir, force, progress) is left out, so it never changes the hash.
 
     Columns: the DESIGN's configuration keys (`cell`, `hidden_size`, `seq_len`, ...), then the
     measure's own settings prefixed `measure_` (e.g. `measure_backend`), then `measure`.

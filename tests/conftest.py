@@ -43,6 +43,6 @@ def run_cli(args: List[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> su
 
 
 @pytest.fixture(autouse=True)
-def _float64_default():
+def _seeded():
     torch.manual_seed(0)
     yield

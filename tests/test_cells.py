@@ -106,3 +106,14 @@ def test_layer_stack_equals_fused_module(cell):
     for layer in layer_stack(model):
         h, _ = layer(h)
     assert (model(x)[0] - h).abs().max() < TOL
+
+
+@pytest.mark.parametrize("layers,bidir", [(1, False), (2, True)])
+def test_same_seed_gives_nn_lstm_initial_weights(layers, bidir):
+    """Same seed, same initial weights: the report's ref_lstm/lstm parity rests on this."""
+    torch.manual_seed(3)
+    ref_model = nn.LSTM(5, 6, layers, bidirectional=bidir)
+    torch.manual_seed(3)
+    ours = ReferenceLSTM(5, 6, layers, bidirectional=bidir)
+    for (n1, p1), (n2, p2) in zip(ref_model.named_parameters(), ours.named_parameters()):
+        assert n1 == n2 and torch.equal(p1, p2)

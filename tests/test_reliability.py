@@ -18,8 +18,13 @@ TINY = ["model.hidden_size=8", "data.batch_size=4", "model.input_size=4", "progr
 SWEEP = ["-m", "model.cell=rnn,lstm,gru", "data.seq_len=10,20,30,40,50,60"]  # 18 points
 
 
+def _fail(message):
+    raise AssertionError(message)
+
+
 def _store_frame(store):
-    return load_store(store, warn=lambda m: (_ for _ in ()).throw(AssertionError(m)))
+    """The whole store; any unreadable (e.g. partial) file fails the test."""
+    return load_store(store, warn=_fail)
 
 
 def test_kill_mid_sweep_then_resume_stores_every_point_once(tmp_path):
