@@ -40,6 +40,36 @@ def load_store(store: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) 
     return df
 
 
+def config_keys(df: pd.DataFrame) -> List[str]:
+    """Every configuration column in `df`: the DESIGN's keys, the measure's own settings
+    (`measure_*`, its version among them), the requested threads and the torch version."""
+    extra = ("threads_requested", "torch_version")
+    return [c for c in df.columns if c in CONFIG_COLUMNS or c.startswith("measure_") or c in extra]
+
+
+def group_keys(df: pd.DataFrame, base: List[str], exclude: Tuple[str, ...] = ("seed",)) -> List[str]:
+    """`base` plus every other configuration key that varies in `df`: rows that differ in any
+    setting (device, dtype, batch size, the training recipe, ...) are never pooled."""
+    varying = [c for c in config_keys(df) if c not in base and c not in exclude
+               and df[c].astype(str).nunique() > 1]
+    return [k for k in base if k in df.columns] + varying
+
+
+def version_warnings(df: pd.DataFrame) -> List[str]:
+    """One line per measure whose stored points come from more than one measure version or
+    torch version: their numbers may not be comparable."""
+    out = []
+    for measure, rows in df.groupby("measure"):
+        for col, what in (("measure_version", "measure versions"), ("torch_version", "torch versions")):
+            if col in rows:
+                seen = sorted({f"{v:g}" if isinstance(v, float) else str(v) for v in rows[col].dropna()})
+                if len(seen) > 1 or (col == "measure_version" and rows[col].isna().any() and seen):
+                    seen += ["unversioned"] if rows[col].isna().any() else []
+                    out.append(f"the store mixes {what} for {measure}: {', '.join(seen)}; "
+                               "re-run the older points (force=true) or report them apart")
+    return out
+
+
 def of(df: pd.DataFrame, measure: str, ok_only: bool = True) -> pd.DataFrame:
     """Rows of one measure (status=ok unless asked); other measures' all-empty columns dropped,
     the configuration columns kept (forget_bias is empty for every cell but the LSTM family)."""

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.load import StoreError, load_store  # noqa: E402
+from analysis.load import StoreError, load_store, version_warnings  # noqa: E402
 
 # The tutorial's claims, in scorecard order: key -> wording.
 CLAIMS = {
@@ -92,7 +92,11 @@ def provenance(df: pd.DataFrame) -> str:
 def build(store: Path, out: Path, warn=None) -> Path:
     from analysis.sections import SECTIONS
 
-    df = load_store(store, **({"warn": warn} if warn else {}))
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
+    df = load_store(store, warn=warn)
+    mixed = version_warnings(df)
+    for line in mixed:
+        warn(f"warning: {line}")
     style()
     report = Report(out)
     results: List[SectionResult] = []
@@ -100,8 +104,9 @@ def build(store: Path, out: Path, warn=None) -> Path:
         result: Optional[SectionResult] = section.build(df, report)
         if result is not None:
             results.append(result)
-    parts = ["# rnn-bench report: LSTM against a plain RNN, measured", "",
-             "## Scorecard", "", scorecard(results), ""]
+    parts = ["# rnn-bench report: LSTM against a plain RNN, measured", ""]
+    parts += [f"> **Warning:** {line}" for line in mixed] + ([""] if mixed else [])
+    parts += ["## Scorecard", "", scorecard(results), ""]
     for r in results:
         parts += [f'<a id="{r.anchor}"></a>', "", f"## {r.title}", "", r.markdown, ""]
     parts += ["## Provenance", "", provenance(df)]

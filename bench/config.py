@@ -41,7 +41,8 @@ class Backend(str, Enum):
 
 
 class Task(str, Enum):
-    adding = "adding"
+    adding = "adding"            # Le et al. (2015) / Arjovsky et al. (2016) form
+    adding_hs97 = "adding_hs97"  # Hochreiter & Schmidhuber (1997), experiment 4
     copy = "copy"
 
 
@@ -163,14 +164,35 @@ def validate(cfg: DictConfig) -> None:
         for key in ("min_reps", "max_reps"):
             if m[key] < 1:
                 raise ConfigError(f"measure.{key}={m[key]}: must be a positive int")
+        if m.max_reps < m.min_reps:
+            raise ConfigError(f"measure.max_reps={m.max_reps} is below measure.min_reps={m.min_reps}: "
+                              "need max_reps >= min_reps")
         if m.warmup < 0 or m.min_time_s < 0:
             raise ConfigError("measure.warmup and measure.min_time_s: must be >= 0")
+        if not m.noise_limit > 0:
+            raise ConfigError(f"measure.noise_limit={m.noise_limit}: must be > 0")
+    if measure in ("throughput", "long_range") and not m.lr > 0:
+        raise ConfigError(f"measure.lr={m.lr}: must be > 0")
     if measure == "long_range":
         for key in ("steps", "eval_every", "test_size", "copy_symbols"):
             if m[key] < 1:
                 raise ConfigError(f"measure.{key}={m[key]}: must be a positive int")
-        if _value(m.task) == "adding" and cfg.data.seq_len < 2:
+        for key in ("clip", "solve_mse"):
+            if not m[key] > 0:
+                raise ConfigError(f"measure.{key}={m[key]}: must be > 0")
+        task = _value(m.task)
+        if task == "adding" and cfg.data.seq_len < 2:
             raise ConfigError("data.seq_len: the adding problem needs seq_len >= 2")
+        if task == "adding_hs97" and cfg.data.seq_len < 22:
+            raise ConfigError(f"data.seq_len={cfg.data.seq_len}: adding_hs97 needs seq_len >= 22 "
+                              "(first marker in the first 10 steps, second in the first T/2 - 1)")
+
+
+def validate_on_device(cfg: DictConfig, device: str) -> None:
+    """Rules that need the resolved device."""
+    if cfg.measure.get("tf32", False) and device != "cuda":
+        raise ConfigError(f"measure.tf32=true: TF32 is a CUDA math mode, not available on "
+                          f"device={device} (allowed there: measure.tf32=false)")
 
 
 def _value(x: Any) -> Any:

@@ -13,13 +13,16 @@ import pandas as pd
 import torch
 
 from bench.config import LSTM_FAMILY
+from bench.tasks import TASK_SPECS
 
 STATUSES = ("ok", "overflow", "oom", "failed")
 
 
-def point_config(cfg: Dict[str, Any], device: str, dtype: str) -> Dict[str, Any]:
+def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> Dict[str, Any]:
     """The configuration that identifies a measured point, flat, with device and dtype resolved.
-    How to run (results_dir, force, progress) is left out, so it never changes the hash.
+    How to run (results_dir, force, progress) is left out, so it never changes the hash; what
+    decides the numbers besides the configuration (the measure's `version`, the torch version)
+    is in, so that a stored point is reused only when it would be measured the same way.
 
     Columns: the DESIGN's configuration keys (`cell`, `hidden_size`, `seq_len`, ...), then the
     measure's own settings prefixed `measure_` (e.g. `measure_backend`), then `measure`.
@@ -30,7 +33,14 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str) -> Dict[str, Any]
     measure = dict(cfg["measure"])
     flat["measure"] = measure.pop("name")
     flat.update({f"measure_{k}": v for k, v in sorted(measure.items())})
-    flat.update(device=device, dtype=dtype, seed=cfg["seed"], threads_requested=cfg["threads"])
+    flat.update(device=device, dtype=dtype, seed=cfg["seed"], threads_requested=cfg["threads"],
+                measure_version=version, torch_version=torch.__version__)
+    if flat["measure"] == "long_range":  # keys the task decides or ignores are not the user's
+        flat["input_size"] = TASK_SPECS[flat["measure_task"]](flat["seq_len"]).input_size
+        if flat["measure_task"] != "copy":
+            flat.pop("measure_copy_symbols", None)
+        else:
+            flat.pop("measure_solve_mse", None)
     if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY:
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
     return flat

@@ -9,13 +9,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bench import progress
-from bench.config import validate
+from bench.config import validate, validate_on_device
 from bench.device import (DTYPES, backend_context, denormal_context, device_name, effective_backend,
                           resolve_device, resolve_dtype, threads_context)
-from bench.measures import MEASURES
+from bench.measures import MEASURES, VERSIONS
 from bench.measures.point import Point
 from bench.records import config_hash, point_config, provenance, to_frame
-from bench.store import is_done, point_path, write_point
+from bench.store import clean_orphans, is_done, point_path, write_point
 
 
 @dataclass
@@ -33,9 +33,10 @@ def resolve(cfg: DictConfig) -> Resolved:
     cfg = OmegaConf.create(plain(cfg))
     validate(cfg)
     device = resolve_device(cfg.device)
+    validate_on_device(cfg, device)
     dtype = resolve_dtype(cfg.dtype, cfg.measure.name)
     backend = effective_backend(cfg.model.cell, device, dtype, cfg.measure.get("backend", "auto"))
-    point = point_config(OmegaConf.to_container(cfg), device, dtype)
+    point = point_config(OmegaConf.to_container(cfg), device, dtype, VERSIONS[cfg.measure.name])
     return Resolved(cfg, device, dtype, backend, point, config_hash(point))
 
 
@@ -46,11 +47,12 @@ def plain(cfg: DictConfig) -> dict:
 
 
 def classify(exc: BaseException) -> str:
-    """Exception inside a point -> the status stored for it."""
-    text = str(exc).lower()
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text:
+    """Exception inside a point -> the status stored for it. Only an arithmetic overflow
+    (FloatingPointError, OverflowError) is `overflow`; an error whose text merely says
+    "overflow" (e.g. a failed conversion) is a failure."""
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
         return "oom"
-    if isinstance(exc, FloatingPointError) or "overflow" in text:
+    if isinstance(exc, (FloatingPointError, OverflowError)):
         return "overflow"
     return "failed"
 
@@ -60,6 +62,8 @@ def run_point(cfg: DictConfig, label: Optional[str] = None) -> str:
     r = resolve(cfg)
     cfg = r.cfg
     path = point_path(cfg.results_dir, r.chash)
+    if path.parent.is_dir():
+        clean_orphans(path.parent)
     progress.point(label or r.chash)
     if not cfg.force and is_done(path):
         progress.done("skipped")

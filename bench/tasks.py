@@ -35,7 +35,8 @@ def copy_spec(seq_len: int, symbols: int = 10) -> TaskSpec:
 
 
 def adding_batch(seq_len: int, batch: int, gen: torch.Generator) -> Tuple[Tensor, Tensor]:
-    """x (T, B, 2): value in [0, 1] and a marker, one marker in each half; y (B, 1): the sum."""
+    """The adding problem as Le et al. (2015) and Arjovsky et al. (2016) pose it (`adding`):
+    x (T, B, 2): value in [0, 1] and a marker, one marker in each half; y (B, 1): the sum."""
     values = torch.rand(seq_len, batch, generator=gen)
     half = seq_len // 2
     first = torch.randint(0, half, (batch,), generator=gen)
@@ -62,3 +63,45 @@ def copy_batch(seq_len: int, batch: int, gen: torch.Generator, symbols: int = 10
     target[-symbols:] = seq
     x = torch.nn.functional.one_hot(tokens, COPY_ALPHABET + 2).float()
     return x, target
+
+
+# Hochreiter & Schmidhuber (1997), experiment 4 (`adding_hs97`): a sequence is correct when its
+# absolute error is under 0.04; the paper stops training when the average error is under 0.01
+# and every one of the most recent sequences is correct, which is the `solved` rule here, on
+# the held-out batch.
+HS97_TOLERANCE = 0.04
+
+
+def adding_hs97_spec(seq_len: int) -> TaskSpec:
+    # Target 0.5 + (X1 + X2) / 4 with X uniform on [-1, 1]: variance 2 * (1/3) / 16 = 1/24.
+    return TaskSpec(input_size=2, output_size=1, total_len=seq_len, baseline_loss=1 / 24)
+
+
+def adding_hs97_batch(seq_len: int, batch: int, gen: torch.Generator) -> Tuple[Tensor, Tensor]:
+    """x (T, B, 2): value uniform in [-1, 1] and a marker; y (B, 1) = 0.5 + (X1 + X2) / 4.
+
+    The first marked value X1 is among the first 10 steps, the second X2 among the first
+    T/2 - 1 steps, at a different position; the first and last steps carry marker -1 unless
+    marked; a marked first step has X1 = 0 (the paper's rules). The paper draws lengths between
+    T and T + T/10; here every sequence has length T, so a point has one lag.
+    """
+    if seq_len < 22:
+        raise ValueError(f"data.seq_len={seq_len}: adding_hs97 needs seq_len >= 22 "
+                         "(first marker in the first 10 steps, second in the first T/2 - 1)")
+    values = torch.rand(seq_len, batch, generator=gen) * 2 - 1
+    first = torch.randint(0, 10, (batch,), generator=gen)
+    # second: uniform over the first T/2 - 1 positions other than `first`
+    second = torch.randint(0, seq_len // 2 - 2, (batch,), generator=gen)
+    second = second + (second >= first).long()
+    cols = torch.arange(batch)
+    values[0, cols[first == 0]] = 0.0
+    markers = torch.zeros(seq_len, batch)
+    markers[0] = -1.0
+    markers[-1] = -1.0
+    markers[first, cols] = 1.0
+    markers[second, cols] = 1.0
+    y = (0.5 + (values[first, cols] + values[second, cols]) / 4).unsqueeze(-1)
+    return torch.stack([values, markers], dim=-1), y
+
+
+TASK_SPECS = {"adding": adding_spec, "adding_hs97": adding_hs97_spec, "copy": copy_spec}

@@ -26,6 +26,11 @@ def _write(store: Path, point: dict, rows: list, **prov) -> None:
 DECAY = {"rnn": -0.3, "lstm": -0.1, "gru": -0.05}  # log10 per step, exactly
 
 
+def samples(log10_mean: float) -> list:
+    """Three per-sample log10 norms whose mean is `log10_mean` (each decays at the same rate)."""
+    return [log10_mean - 0.1, log10_mean, log10_mean + 0.1]
+
+
 def write_gradients(store: Path) -> None:
     for cell, decay in DECAY.items():
         for seed in (0, 1):
@@ -34,6 +39,7 @@ def write_gradients(store: Path) -> None:
                                 measure_fit_start=0.1, measure_fit_end=0.9)
                 rows = [{"measure": "gradients", "condition": "init", "layer": 0, "t": t,
                          "distance": T - 1 - t, "grad_norm": 10 ** (decay * (T - 1 - t)),
+                         "log10_grad_norm_samples": samples(decay * (T - 1 - t)),
                          "underflow": False, "gate_decay_per_step": decay * 1.5,
                          "jacobian_decay_per_step": decay * 1.1,
                          "mean_gate": math.nan, "spectral_radius": math.nan} for t in range(T)]
@@ -65,6 +71,7 @@ def write_long_range(store: Path) -> None:
                      "baseline_loss": 1 / 6} for s in range(0, 301, 50)]
             rows += [{"measure": "gradients", "condition": cond, "layer": 0, "t": t,
                       "distance": 99 - t, "grad_norm": 10 ** (d * (99 - t)), "underflow": False,
+                      "log10_grad_norm_samples": samples(d * (99 - t)),
                       "gate_decay_per_step": d, "jacobian_decay_per_step": d,
                       "mean_gate": 0.5}
                      for cond, d in (("init", -0.3), ("trained", -0.03 if cell == "lstm" else -0.25))

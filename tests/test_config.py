@@ -88,3 +88,52 @@ def test_cli_refuses_bad_input(tmp_path, args, needle):
     assert needle in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no traceback
     assert not store.exists()
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["measure=throughput", "measure.min_reps=10", "measure.max_reps=5"],
+     "measure.max_reps=5 is below measure.min_reps=10"),
+    (["measure=throughput", "measure.lr=0"], "measure.lr=0.0: must be > 0"),
+    (["measure=long_range", "measure.lr=-1e-3"], "measure.lr=-0.001: must be > 0"),
+    (["measure=long_range", "measure.clip=0"], "measure.clip=0.0: must be > 0"),
+    (["measure=long_range", "measure.solve_mse=0"], "measure.solve_mse=0.0: must be > 0"),
+    (["measure=long_range", "measure.task=adding_hs97", "data.seq_len=20"],
+     "adding_hs97 needs seq_len >= 22"),
+    (["measure=throughput", "measure.tf32=true", "device=cpu"], "measure.tf32=true: TF32 is a CUDA math mode"),
+])
+def test_measure_settings_out_of_range_are_refused(make_cfg, overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        resolve(make_cfg(overrides))
+
+
+def test_keys_a_measure_ignores_do_not_split_points(make_cfg):
+    """long_range takes its input width from the task and copy_symbols only for copy: setting
+    them otherwise names the same point (one hash), and the record shows the width used."""
+    a = resolve(make_cfg(["measure=long_range", "model.input_size=64"]))
+    b = resolve(make_cfg(["measure=long_range", "model.input_size=3", "measure.copy_symbols=4"]))
+    assert a.chash == b.chash and a.point["input_size"] == 2
+    assert resolve(make_cfg(["measure=long_range", "measure.task=copy"])).point["input_size"] == 10
+
+
+def test_measure_version_and_torch_version_decide_reuse(make_cfg, monkeypatch):
+    import bench.run
+    r = resolve(make_cfg([]))
+    assert r.point["measure_version"] >= 2 and r.point["torch_version"] == torch.__version__
+    monkeypatch.setitem(bench.run.VERSIONS, "gradients", r.point["measure_version"] + 1)
+    assert resolve(make_cfg([])).chash != r.chash
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "__version__", "0.0.0-other")
+    assert resolve(make_cfg([])).chash != r.chash
+
+
+def test_classify_overflow_only_for_arithmetic_overflow():
+    from bench.run import classify
+    assert classify(OverflowError("math range error")) == "overflow"
+    assert classify(RuntimeError("value cannot be converted to type int without overflow")) == "failed"
+
+
+def test_sweep_over_measures_cannot_slip_a_timed_one_past_the_parallel_launcher(tmp_path):
+    proc = run_cli(["bench", "-m", "measure=gradients,throughput", "hydra/launcher=local_parallel",
+                    "model.hidden_size=8", "data.seq_len=5", f"results_dir={tmp_path / 's'}"])
+    assert proc.returncode == 2 and "measure=throughput is timed" in proc.stderr
+    assert not (tmp_path / "s").exists()

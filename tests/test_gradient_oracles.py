@@ -32,13 +32,14 @@ def test_linear_regime_rnn_gradient_is_a_to_the_k(a):
         rnn.bias_ih_l0.zero_()
         rnn.bias_hh_l0.zero_()
     rows = profile_rows(rnn, torch.zeros(T, B, H, dtype=torch.float64), seed=3, condition="init")
-    w_norm = projection(B, H, 3, torch.float64, "cpu").norm(dim=-1).mean().item()
+    w_norm = 10 ** projection(B, H, 3, torch.float64, "cpu").norm(dim=-1).log10().mean().item()  # geometric mean
     for t, g in enumerate(_norms(rows)):
         k = T - 1 - t
         assert abs(g - a ** k * w_norm) <= TOL * max(1.0, a ** k * w_norm)
     # Lyapunov exponent of the Jacobian product (a Q)^k is log10 a; tanh' = 1 at h = 0.
     assert rows[0]["jacobian_decay_per_step"] == pytest.approx(math.log10(a), abs=1e-9)
-    assert rows[0]["gate_decay_per_step"] == pytest.approx(math.log10(a), abs=1e-9)
+    assert rows[0]["rnn_heuristic_decay_per_step"] == pytest.approx(math.log10(a), abs=1e-9)
+    assert math.isnan(rows[0]["gate_decay_per_step"])  # rnn has no gate: its column is the heuristic
     assert rows[0]["spectral_radius"] == pytest.approx(a, rel=1e-12)
 
 
@@ -112,7 +113,7 @@ def test_fused_module_gradients_equal_step_by_step_unroll(cell):
         state = step(xs[t], state)
     h = state[0] if cell == "lstm" else state
     (h * projection(B, H, 1, torch.float64, "cpu")).sum().backward()
-    unrolled = xs.grad.norm(dim=-1).mean(dim=1).tolist()
+    unrolled = (10 ** xs.grad.norm(dim=-1).log10().mean(dim=1)).tolist()  # geometric mean over samples
     assert max(abs(a - b) for a, b in zip(fused, unrolled)) <= TOL
 
 
@@ -142,7 +143,7 @@ def test_layer_rows_and_fused_x_grad(cell):
     for layer in layer_stack(model):
         h, _ = layer(h)
     (readout(h, H, False) * projection(B, H, 0, torch.float64, "cpu")).sum().backward()
-    unrolled = xs.grad.norm(dim=-1).mean(dim=1).tolist()
+    unrolled = (10 ** xs.grad.norm(dim=-1).log10().mean(dim=1)).tolist()  # geometric mean over samples
     assert max(abs(a - b) for a, b in zip(_norms(rows, 0), unrolled)) <= TOL * max(unrolled)
     assert all(math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in rows)
 
@@ -171,3 +172,24 @@ def test_jacobian_theory_predicts_measured_decay(cell, forget_bias):
     rows = profile_rows(model, torch.randn(150, 16, 8, dtype=torch.float64), seed=0, condition="init")
     measured = decay_summary(pd.DataFrame(rows), 0.1, 0.9)["decay_per_step"]
     assert rows[0]["jacobian_decay_per_step"] == pytest.approx(measured, abs=0.01)
+
+
+def test_gate_theory_is_the_slowest_unit_not_the_mean():
+    """Constant forget gates f_j = sigmoid(b_j) (no input or recurrent weight on the forget
+    slice): the top exponent of the product of diag(f) is max_j log10 f_j. The mean over units
+    (the old statistic) would be far below it."""
+    lstm = nn.LSTM(H, H).double()
+    biases = torch.full((H,), -1.0, dtype=torch.float64)
+    biases[3] = 5.0
+    with torch.no_grad():
+        lstm.weight_ih_l0[H:2 * H].zero_()
+        lstm.weight_hh_l0[H:2 * H].zero_()
+        lstm.bias_ih_l0[H:2 * H].copy_(biases)
+        lstm.bias_hh_l0[H:2 * H].zero_()
+    x = torch.randn(T, B, H, dtype=torch.float64)
+    rows = profile_rows(lstm, x, seed=1, condition="init")
+    slowest = math.log10(torch.sigmoid(torch.tensor(5.0, dtype=torch.float64)).item())
+    mean = torch.log10(torch.sigmoid(biases)).mean().item()
+    assert rows[0]["gate_decay_per_step"] == pytest.approx(slowest, abs=1e-12)
+    assert rows[0]["slowest_gate"] == pytest.approx(10 ** slowest, abs=1e-12)
+    assert abs(rows[0]["gate_decay_per_step"] - mean) > 0.1

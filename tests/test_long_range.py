@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from bench.run import run_point
-from bench.tasks import COPY_ALPHABET, adding_batch, adding_spec, copy_batch, copy_spec
+from bench.tasks import (COPY_ALPHABET, adding_batch, adding_hs97_batch, adding_hs97_spec, adding_spec,
+                         copy_batch, copy_spec)
 
 
 def test_adding_problem_markers_and_target():
@@ -33,21 +34,62 @@ def test_copy_memory_layout():
     assert copy_spec(T, S).baseline_loss == pytest.approx(S * math.log(8) / (T + 2 * S))
 
 
-@pytest.mark.parametrize("task", ["adding", "copy"])
+def test_adding_hs97_follows_the_paper():
+    """Hochreiter & Schmidhuber (1997): values in [-1, 1]; X1 marked in the first 10 steps, X2
+    in the first T/2 - 1, never the same step; first and last steps marked -1 unless chosen;
+    target 0.5 + (X1 + X2) / 4; the constant predictor 0.5 scores var = 1/24."""
+    T = 40
+    x, y = adding_hs97_batch(T, 4096, torch.Generator().manual_seed(0))
+    values, markers = x[..., 0], x[..., 1]
+    assert values.min() >= -1 and values.max() <= 1 and values.min() < -0.9
+    marked = markers == 1
+    assert (marked.sum(0) == 2).all()
+    pos = marked.float().argmax(0)                                   # first marked step
+    assert (pos < 10).all() and (marked[T // 2 - 1:].sum(0) == 0).all()
+    assert ((markers[0] == -1) | marked[0]).all() and (markers[-1] == -1).all()
+    assert torch.allclose(0.5 + (values * marked).sum(0) / 4, y[:, 0])
+    assert ((y - 0.5) ** 2).mean().item() == pytest.approx(adding_hs97_spec(T).baseline_loss, rel=0.1)
+    assert y.min() >= 0 and y.max() <= 1
+
+
+@pytest.mark.parametrize("task", ["adding", "copy", "adding_hs97"])
 def test_long_range_point_rows(make_cfg, tmp_path, task):
     cfg = make_cfg(["measure=long_range", f"measure.task={task}", "model.hidden_size=8",
-                    "data.batch_size=8", "data.seq_len=10", "measure.steps=20", "measure.eval_every=10",
+                    "data.batch_size=8", "data.seq_len=24", "measure.steps=20", "measure.eval_every=10",
                     "measure.test_size=16", f"results_dir={tmp_path}", "model.cell=lstm"])
     assert run_point(cfg) == "ok"
     df = pd.read_parquet(next(tmp_path.glob("*.parquet")))
     lr = df[df["measure"] == "long_range"]
     assert lr["step"].tolist() == [0, 10, 20] and (lr["task"] == task).all()
     assert lr["elapsed_s"].is_monotonic_increasing and lr["test_loss"].notna().all()
+    if task == "adding_hs97":
+        assert lr["test_acc"].between(0, 1).all()  # fraction of sequences within 0.04
     grads = df[df["measure"] == "gradients"]
     assert sorted(grads["condition"].unique()) == ["init", "trained"]
-    assert (grads["profile_dtype"] == "float64").all() and (df["input_size"] == (2 if task == "adding" else 10)).all()
-    T = 10 if task == "adding" else 30
-    assert (grads.groupby("condition")["t"].nunique() == T).all()
+    assert (grads["profile_dtype"] == "float64").all() and (df["input_size"] == (10 if task == "copy" else 2)).all()
+    T = 44 if task == "copy" else 24
+    kinds = grads.groupby(["condition", "loss_kind"])["t"].nunique().to_dict()
+    assert kinds == {("init", "random_projection"): T, ("trained", "random_projection"): T,
+                     ("trained", "task_loss"): T}
+    task_rows = grads[grads["loss_kind"] == "task_loss"]
+    assert (task_rows["grad_norm"] > 0).all() and task_rows["jacobian_decay_per_step"].isna().all()
+
+
+def test_task_loss_profile_is_the_gradient_of_the_task_loss(make_cfg):
+    """The task_loss profile equals dL_task/dx computed directly through the trained model."""
+    from bench.measures.long_range import TaskModel, profile
+    torch.manual_seed(0)
+    core = torch.nn.LSTM(2, 6)
+    model = TaskModel(core, 1, per_step=False)
+    x, y = adding_batch(12, 5, torch.Generator().manual_seed(3))
+    rows = profile(core, x, 0, "trained", False, (model, torch.nn.functional.mse_loss, y))
+    xd = x.double().requires_grad_(True)
+    m64 = TaskModel(core, 1, per_step=False)
+    m64.load_state_dict(model.state_dict())
+    torch.nn.functional.mse_loss(m64.double()(xd), y.double()).backward()
+    direct = xd.grad.norm(dim=-1).log10().mean(dim=1)
+    got = torch.tensor([r["log10_grad_norm"] for r in sorted(rows, key=lambda r: r["t"])], dtype=torch.float64)
+    assert torch.allclose(got, direct, rtol=0, atol=1e-12)
 
 
 @pytest.mark.slow

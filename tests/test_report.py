@@ -5,7 +5,9 @@ import re
 import pandas as pd
 import pytest
 
-from analysis.fits import decay_summary, line_fit
+import numpy as np
+
+from analysis.fits import bootstrap_mean, decay_summary, half_life, line_fit, wilson
 from analysis.report import main as report_main
 from tests.synthetic import write_all
 
@@ -18,18 +20,58 @@ def built(tmp_path_factory):
     return store, out
 
 
+def _profile(per_sample_decays, n=50):
+    """A profile whose sample b decays at per_sample_decays[b] (log10 per step) from 1."""
+    logs = [[k * d for k in per_sample_decays] for d in range(n)]
+    return pd.DataFrame({"t": range(n)[::-1], "distance": range(n), "log10_grad_norm_samples": logs,
+                         "grad_norm": [10 ** np.mean(row) for row in logs],
+                         "grad_norm_batch_mean": [np.mean(10 ** np.array(row)) for row in logs]})
+
+
 def test_decay_summary_recovers_exact_decay():
-    profile = pd.DataFrame({"distance": range(50), "grad_norm": [10 ** (-0.2 * d) for d in range(50)]})
-    s = decay_summary(profile, 0.1, 0.9)
-    assert s["decay_per_step"] == pytest.approx(-0.2, rel=1e-9)
-    assert s["half_life_steps"] == pytest.approx(math.log10(2) / 0.2, rel=1e-9)
-    assert s["horizon_1e6"] == pytest.approx(30, rel=1e-9) and s["r2"] == pytest.approx(1.0)
+    s = decay_summary(_profile([-0.2, -0.2]), 0.1, 0.9)
+    assert s["decay_per_step"] == pytest.approx(-0.2, rel=1e-9) and s["r2"] == pytest.approx(1.0)
     assert s["fit_window"] == "5..44"
+    h = half_life(-0.2, -0.25, -0.15, 49)
+    assert h["half_life_steps"] == pytest.approx(math.log10(2) / 0.2, rel=1e-9)
+    assert (h["half_life_lo"], h["half_life_hi"]) == pytest.approx((math.log10(2) / 0.25, math.log10(2) / 0.15))
+
+
+def test_decay_is_the_typical_sample_not_the_batch_mean():
+    """Half the samples decay at -0.2 per step, half do not decay: the batch mean is soon
+    carried by the slow half and reads as almost no decay; the geometric mean decays at -0.1."""
+    s = decay_summary(_profile([-0.2, 0.0]), 0.1, 0.9)
+    assert s["decay_per_step"] == pytest.approx(-0.1, rel=1e-9)
+    assert s["decay_batch_mean"] > -0.01
+    assert sorted(s["slopes"]) == pytest.approx([-0.2, 0.0])
+
+
+def test_interval_reaching_zero_decay_gives_a_lower_bound():
+    decay, lo, hi = bootstrap_mean([np.array([-0.002, 0.001, -0.001, 0.0005])])
+    assert lo < 0 < hi
+    h = half_life(decay, lo, hi, 799)
+    assert h["half_life"] == f"> {math.log10(2) / -lo:.3g}" and math.isnan(h["half_life_steps"])
+    assert "inf" not in h["half_life"] and "no decay" not in h["half_life"]
+
+
+def test_bootstrap_resamples_seeds_as_well_as_samples():
+    tight = [np.full(20, -0.1) + np.linspace(-1e-3, 1e-3, 20) for _ in range(3)]
+    apart = [np.full(20, d) + np.linspace(-1e-3, 1e-3, 20) for d in (-0.05, -0.1, -0.15)]
+    _, lo1, hi1 = bootstrap_mean(tight)
+    _, lo2, hi2 = bootstrap_mean(apart)
+    assert hi2 - lo2 > 20 * (hi1 - lo1)  # seeds that disagree widen the interval
+
+
+def test_wilson_interval():
+    lo, hi = wilson(3, 3)
+    assert hi == 1.0 and lo == pytest.approx(0.4385, abs=1e-3)
 
 
 def test_underflow_is_counted_not_fitted():
-    g = [10 ** (-0.5 * d) if d < 30 else 0.0 for d in range(40)]
-    s = decay_summary(pd.DataFrame({"distance": range(40), "grad_norm": g}), 0.0, 1.0)
+    prof = _profile([-0.5], n=40)
+    prof.loc[prof["distance"] >= 30, "grad_norm"] = 0.0
+    prof["log10_grad_norm_samples"] = [[-0.5 * d] if d < 30 else [-math.inf] for d in range(40)]
+    s = decay_summary(prof, 0.0, 1.0)
     assert s["underflow_points"] == 10
     assert s["decay_per_step"] == pytest.approx(-0.5, rel=1e-9)  # zeros left out of the fit
 
@@ -56,11 +98,12 @@ def test_scorecard_states_the_measured_numbers(built):
     text = (out / "report.md").read_text()
     card = text.split("## Scorecard")[1].split("<a id")[0]
     # half-lives log10(2)/0.05, /0.1, /0.3 = 6.0, 3.0, 1.0
-    assert "half-life at init, T=80: gru 6, lstm (fb 0) 3, rnn 1 steps" in card
-    assert "half-life init -> trained (adding, T=100): lstm 1 -> 10, rnn 1 -> 1.2 steps" in card  # init -> trained, after long_range
-    assert "lstm solved 3/3" in card and "rnn solved 0/3" in card
-    assert "LSTM/RNN step time, median (range): native 3.00x (3.00 to 3.00, 6 configurations); FLOP ratio 4x" in card
-    assert "bidirectional/unidirectional 2.00x" in card and "parameters 2.00x to 2.00x" in card
+    assert "half-life at init, T=80, steps [95% interval]: gru 6.02 [6.02, 6.02], lstm (fb 0) 3.01 [3.01, 3.01], rnn 1 [1, 1]" in card
+    assert "lstm 1 [1, 1] -> 10 [10, 10], rnn 1 [1, 1] -> 1.2 [1.2, 1.2]" in card  # init -> trained, after long_range
+    assert "lstm solved 3/3 [0.44, 1.00]" in card and "rnn solved 0/3 [0.00, 0.56]" in card
+    assert "LSTM/RNN step time, median (range): native 3.00x (3.00 to 3.00, 6 configurations" in card
+    assert "FLOP ratio 4x" in card
+    assert "bidirectional/unidirectional 2.00x" in card and "parameters 2.00x (by construction)" in card
     assert "not measured yet" in card  # gates: no ref_lstm in the synthetic store
 
 
@@ -105,3 +148,49 @@ def test_corrupt_file_is_named_and_skipped(tmp_path, capsys):
     assert report_main([str(store), "--out", str(tmp_path / "r")]) == 0
     assert str(bad) in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before  # nothing changed
+
+
+def test_tables_never_pool_points_that_differ(tmp_path):
+    """A store that mixes CPU and GPU, float32 and float64, two batch sizes and two training
+    step budgets: every table keeps them apart, and the scorecard names each."""
+    from tests.synthetic import DECAY, _config, _write, samples
+    store = tmp_path / "store"
+    for device, dtype, batch in [("cpu", "float64", 4), ("cuda", "float32", 4), ("cpu", "float64", 8)]:
+        for cell in ("rnn", "lstm"):
+            d = DECAY[cell] * (2 if device == "cuda" else 1) * (3 if batch == 8 else 1)
+            point = {**_config(cell, 40, "gradients", forget_bias=0.0 if cell == "lstm" else None),
+                     "device": device, "dtype": dtype, "batch_size": batch}
+            _write(store, point, [{"measure": "gradients", "condition": "init", "layer": 0, "t": t,
+                                   "distance": 39 - t, "grad_norm": 10 ** (d * (39 - t)),
+                                   "log10_grad_norm_samples": samples(d * (39 - t))} for t in range(40)])
+    for steps in (100, 300):
+        for seed in (0, 1):
+            point = _config("lstm", 50, "long_range", seed, measure_task="adding", measure_steps=steps)
+            _write(store, point, [{"measure": "long_range", "task": "adding", "step": s, "test_loss": 0.005
+                                   if steps == 300 and s == steps else 0.2, "solved": steps == 300 and s == steps,
+                                   "elapsed_s": 1.0, "baseline_loss": 1 / 6, "train_loss": 0.2}
+                                  for s in (0, steps)])
+    out = tmp_path / "report"
+    assert report_main([str(store), "--out", str(out)]) == 0
+    hl = pd.read_csv(out / "tables" / "half_lives.csv")
+    assert len(hl) == 6 and {"device", "dtype", "batch_size"} <= set(hl.columns)
+    assert sorted(hl["decay_per_step"].round(6)) == sorted(
+        round(DECAY[c] * f, 6) for c in ("rnn", "lstm") for f in (1, 2, 3))
+    success = pd.read_csv(out / "tables" / "long_range_success.csv")
+    assert sorted(zip(success["measure_steps"], success["solved"])) == [(100, 0), (300, 2)]
+    card = (out / "report.md").read_text().split("## Scorecard")[1].split("<a id")[0]
+    for name in ("device=cuda", "batch_size=8", "measure_steps=300"):
+        assert name in card, name
+
+
+def test_report_warns_when_a_store_mixes_measure_versions(tmp_path, capsys):
+    from tests.synthetic import write_gradients
+    store = tmp_path / "store"
+    write_gradients(store)
+    first = sorted(store.glob("*.parquet"))[0]
+    df = pd.read_parquet(first)
+    df["measure_version"] = 1
+    df.to_parquet(first)
+    assert report_main([str(store), "--out", str(tmp_path / "r")]) == 0
+    assert "mixes measure versions for gradients: 1, unversioned" in capsys.readouterr().err
+    assert "**Warning:** the store mixes measure versions" in (tmp_path / "r" / "report.md").read_text()

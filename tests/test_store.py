@@ -58,3 +58,56 @@ def test_records_carry_config_and_provenance(make_cfg, tmp_path):
     assert frame["dtype"].unique().tolist() == ["float64"]
     assert frame["forget_bias"].isna().all()  # not an LSTM: no forget gate
     assert sorted(frame["t"]) == list(range(6))
+
+
+KILLED_WRITER = """
+import os, sys, time
+import pandas as pd
+import bench.store as store
+def stall(src, dst):  # the temp file is complete and fsynced: stop right before the rename
+    open(sys.argv[2], "w").close()
+    time.sleep(600)
+store.os.replace = stall
+store.write_point(store.point_path(sys.argv[1], "abc"), pd.DataFrame({"t": range(1000), "v": 2.0}))
+"""
+
+
+def test_kill_during_a_write_keeps_the_old_record_and_the_orphan_is_cleaned(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bench.store import clean_orphans
+    from tests.conftest import ROOT
+    path = write_point(point_path(tmp_path, "abc"), pd.DataFrame({"t": range(3), "v": 1.0}))
+    before = path.read_bytes()
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path), str(ready)], cwd=ROOT)
+    deadline = time.time() + 60
+    while not ready.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    assert ready.exists(), "the writer never reached the rename"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert path.read_bytes() == before and pd.read_parquet(path)["v"].eq(1.0).all()
+    orphans = list(tmp_path.glob(".*.tmp"))
+    assert len(orphans) == 1                       # killed mid-write: its temp file is left
+    assert clean_orphans(tmp_path) == 1 and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_live_writers_temp_file_is_not_an_orphan(tmp_path):
+    import os
+
+    from bench.store import _host, clean_orphans
+    live = tmp_path / f".abc.parquet.{_host()}.{os.getpid()}.deadbeef.tmp"
+    live.write_bytes(b"in progress")
+    assert clean_orphans(tmp_path) == 0 and live.exists()
+
+
+def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    import bench.store as store
+    calls = []
+    monkeypatch.setattr(store, "fsync_dir", lambda folder: calls.append(folder))
+    write_point(point_path(tmp_path, "abc"), pd.DataFrame({"t": [0]}))
+    assert calls == [tmp_path]

@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.cells import GATES, build_model, forward_flops
+from bench.cells import build_model, step_flops
 from bench.config import ConfigError
 from bench.device import backend_context, effective_backend
+from bench.measures.observe import count_flops, profile_step
 from bench.measures.throughput import rel_iqr
 from bench.run import resolve, run_point
 
@@ -13,17 +14,28 @@ SMALL = ["measure=throughput", "model.input_size=8", "model.hidden_size=16", "da
          "data.batch_size=4", "measure.min_reps=3", "measure.min_time_s=0", "measure.warmup=1"]
 
 
-def test_forward_flops_formula_and_ratios():
-    # 1 layer, uni: 2 * G * H * (I + H) per element
-    assert forward_flops("rnn", 10, 20, 1, False, 1, 1) == 2 * 1 * 20 * 30
-    lstm = forward_flops("lstm", 64, 256, 1, False, 100, 64)
-    assert lstm == 4 * forward_flops("rnn", 64, 256, 1, False, 100, 64)
-    assert forward_flops("gru", 64, 256, 1, False, 100, 64) == 3 * forward_flops("rnn", 64, 256, 1, False, 100, 64)
-    assert forward_flops("lstm", 64, 256, 1, True, 100, 64) == 2 * lstm
-    # layer 2 reads D*H inputs
-    two = forward_flops("lstm", 8, 16, 2, True, 1, 1)
-    assert two == 2 * (2 * 4 * 16 * (8 + 16) + 2 * 4 * 16 * (32 + 16))
-    assert set(GATES) == {"rnn", "lstm", "gru", "ref_lstm"}
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "ref_lstm"])
+@pytest.mark.parametrize("layers,bidir", [(1, False), (2, True), (3, False)])
+def test_step_flops_formula_matches_flop_counter_on_native_path(cell, layers, bidir):
+    """The formula used for fused kernels agrees with FlopCounterMode on aten's native loop of
+    the same shapes, forward and backward, within 1% (x does not require grad: no input
+    gradient at layer 0, so training is under 3x forward)."""
+    I, H, T, B = 24, 32, 9, 5
+    model = build_model(cell, I, H, layers, bidir)
+    x = torch.randn(T, B, I)
+    with backend_context("native"):
+        fwd, bwd = count_flops(lambda: model(x)[0][-1].sum())
+    f_fwd, f_bwd = step_flops(cell, I, H, layers, bidir, T, B)
+    assert f_fwd == pytest.approx(fwd, rel=0.01) and f_bwd == pytest.approx(bwd, rel=0.01)
+    assert bwd < 2 * fwd
+
+
+def test_three_times_forward_overstated_training_flops():
+    """At the fastrnns size (I=H=512, T=100, B=64) 3x forward overstates a 1-layer step by
+    about 20%: the counted backward is (1 + H/(I+H) * (T-1)/T) x forward."""
+    fwd, bwd = step_flops("lstm", 512, 512, 1, False, 100, 64)
+    assert 3 * fwd / (fwd + bwd) == pytest.approx(3 / (2 + 0.5 * 99 / 100), rel=1e-12)
+    assert 3 * fwd / (fwd + bwd) > 1.19
 
 
 def test_rel_iqr():
@@ -40,14 +52,18 @@ def test_throughput_point_rows(make_cfg, tmp_path, cell, backend):
     assert sorted(df["phase"].unique()) == ["backward", "forward", "step"]
     assert (df.groupby("phase")["rep"].nunique() >= 3).all()
     assert (df["time_ms"] > 0).all() and (df["calib_flops_per_s"] > 0).all() and (df["peak_mem_bytes"] > 0).all()
-    fwd = forward_flops(cell, 8, 16, 1, False, 12, 4)
-    assert df.set_index("phase")["flops"].groupby(level=0).first().to_dict() == {
-        "forward": fwd, "backward": 2 * fwd, "step": 3 * fwd}
+    fwd, bwd = step_flops(cell, 8, 16, 1, False, 12, 4)
+    counted = df.set_index("phase")["flops"].groupby(level=0).first()
+    assert counted["step"] == counted["forward"] + counted["backward"]
+    assert counted["forward"] == pytest.approx(fwd, rel=0.01) and counted["backward"] == pytest.approx(bwd, rel=0.01)
     step = df[df["phase"] == "step"].set_index("rep")["time_ms"]
     parts = df[df["phase"] != "step"].groupby("rep")["time_ms"].sum()
     assert (step >= parts - 1e-9).all()  # a step contains its forward and backward
     expected = "onednn" if (cell == "lstm" and backend == "auto" and torch.backends.mkldnn.is_available()) else "native"
-    assert df["backend"].unique().tolist() == [expected]
+    assert df["backend"].unique().tolist() == [expected] == df["observed_backend"].unique().tolist()
+    assert df["flops_source"].unique().tolist() == ["formula" if expected == "onednn" else "flop_counter"]
+    assert df["peak_mem_source"].unique().tolist() == ["cpu_allocation_events"]
+    assert df["cuda_max_allocated_bytes"].isna().all()
     assert df["measure_tf32"].unique().tolist() == [False]
     assert df["params"].iloc[0] == sum(p.numel() for p in build_model(cell, 8, 16).parameters())
 
@@ -104,3 +120,61 @@ def test_gpu_gradient_profile_matches_cpu_float64(make_cfg, tmp_path, cell):
         frames[device] = pd.read_parquet(next((tmp_path / device).glob("*.parquet"))).sort_values("t")
     a, b = frames["cpu"]["grad_norm"].to_numpy(), frames["cuda"]["grad_norm"].to_numpy()
     assert abs(b / a - 1).max() < 1e-6
+
+
+def _profiled_peak(cell, native, T):
+    """An independent reading: the profiler's allocation peak of one step, outside the suite."""
+    torch.manual_seed(0)
+    model = build_model(cell, 16, 64)
+    opt = torch.optim.Adam(model.parameters())
+    x = torch.randn(T, 16, 16)
+
+    def step():
+        out, _ = model(x)
+        out[-1].pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    with backend_context("native" if native else "auto"):
+        for _ in range(2):
+            step()
+        return profile_step(step).cpu_alloc_peak_bytes
+
+
+@pytest.mark.parametrize("cell,backend", [("rnn", "native"), ("gru", "native"), ("lstm", "native"),
+                                          ("lstm", "onednn")])
+def test_cpu_memory_follows_the_allocator(make_cfg, tmp_path, cell, backend):
+    """The recorded CPU figure is the allocator's: it grows with seq_len as the profiler's
+    reading does, and ranks native below oneDNN for the LSTM (the old saved-tensor model put
+    the native loop above oneDNN)."""
+    if backend == "onednn" and not torch.backends.mkldnn.is_available():
+        pytest.skip("no oneDNN in this torch build")
+    recorded = {}
+    for T in (20, 40):
+        cfg = make_cfg([*SMALL, "model.input_size=16", "model.hidden_size=64", "data.batch_size=16",
+                        f"data.seq_len={T}", f"model.cell={cell}", f"measure.backend={backend}",
+                        f"results_dir={tmp_path / str(T)}"])
+        assert run_point(cfg) == "ok"
+        recorded[T] = pd.read_parquet(next((tmp_path / str(T)).glob("*.parquet")))["cpu_alloc_peak_bytes"].iloc[0]
+        reference = _profiled_peak(cell, backend == "native", T)
+        assert recorded[T] == pytest.approx(reference, rel=0.25)  # the loss differs slightly
+    assert recorded[40] > 1.5 * recorded[20]
+
+
+def test_native_lstm_holds_less_than_onednn():
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("no oneDNN in this torch build")
+    assert _profiled_peak("lstm", True, 60) < _profiled_peak("lstm", False, 60)
+
+
+def test_observed_backend_that_differs_fails_the_point(make_cfg, tmp_path, monkeypatch):
+    """Recorded `onednn` but the fused kernel did not run (here: oneDNN switched off behind
+    the suite's back): the point fails, naming both."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("no oneDNN in this torch build")
+    import bench.run
+    real = bench.run.backend_context
+    monkeypatch.setattr(bench.run, "backend_context", lambda backend, tf32=False: real("native", tf32))
+    cfg = make_cfg([*SMALL, "model.cell=lstm", "measure.backend=onednn", f"results_dir={tmp_path}"])
+    assert run_point(cfg) == "failed"
+    err = pd.read_parquet(next(tmp_path.glob("*.parquet")))["error"].iloc[0]
+    assert "BackendMismatch" in err and "'onednn' was expected but 'native' ran" in err

@@ -1,18 +1,21 @@
 """Gradient reach: decay per step, half-life, horizons, theory beside measurement."""
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.fits import LOG10_2, decay_summary, steps
-from analysis.load import of
+from analysis.fits import bootstrap_mean, decay_summary, half_life
+from analysis.load import config_keys, group_keys, of
 
 TITLE, ANCHOR = "Gradient reach", "gradients"
 KEYS = ["cell", "forget_bias", "num_layers", "bidirectional", "hidden_size", "seq_len"]
+POINT_KEYS = ["config_hash", "condition", "loss_kind", "layer"]
+THEORY = {"gate_decay_per_step": "gate theory (slowest unit; exact for diagonal recurrences)",
+          "rnn_heuristic_decay_per_step": "rnn heuristic (spectral radius x mean tanh')",
+          "jacobian_decay_per_step": "Jacobian product (consistency check, not a prediction)"}
 
 
 def profiles(df: pd.DataFrame) -> pd.DataFrame:
@@ -24,36 +27,144 @@ def profiles(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(g: pd.DataFrame) -> pd.DataFrame:
-    """One row per point, condition and layer: decay_summary + configuration + theory."""
+    """One row per point, condition, loss and layer: decay_summary + configuration + theory."""
+    g = g.copy()
+    g["loss_kind"] = g["loss_kind"].fillna("random_projection") if "loss_kind" in g else "random_projection"
+    cfg_cols = config_keys(g)
     rows = []
-    for (chash, cond, layer), p in g.groupby(["config_hash", "condition", "layer"]):
+    for key, p in g.groupby(POINT_KEYS):
         first = p.iloc[0]
-        start = first.get("measure_fit_start", 0.1)
-        end = first.get("measure_fit_end", 0.9)
+        start, end = first.get("measure_fit_start", 0.1), first.get("measure_fit_end", 0.9)
         s = decay_summary(p, 0.1 if pd.isna(start) else start, 0.9 if pd.isna(end) else end)
-        jac = first.get("jacobian_decay_per_step", np.nan)
-        rows.append({"config_hash": chash, "condition": cond, "layer": layer,
-                     **{k: first[k] for k in KEYS + ["seed", "input_size", "batch_size"]},
-                     **s, "gate_decay_per_step": first.get("gate_decay_per_step", np.nan),
-                     "jacobian_decay_per_step": jac,
-                     "jacobian_half_life": LOG10_2 / -jac if jac < 0 else math.inf,
-                     "mean_gate": first.get("mean_gate", np.nan),
-                     "spectral_radius": first.get("spectral_radius", np.nan)})
+        rows.append({**dict(zip(POINT_KEYS, key)), **{k: first[k] for k in cfg_cols}, **s,
+                     **{k: first.get(k, np.nan) for k in [*THEORY, "mean_gate", "slowest_gate",
+                                                          "spectral_radius"]}})
     return pd.DataFrame(rows)
 
 
+def interval_table(summary: pd.DataFrame, base: list) -> pd.DataFrame:
+    """One row per configuration (every varying key but the seed): the decay per step pooled
+    over samples and seeds with its bootstrap interval, the half-life (a lower bound where the
+    interval reaches zero decay), and the medians of the rest over seeds."""
+    keys = group_keys(summary, base)
+    out = []
+    for k, grp in summary.groupby(keys, dropna=False):
+        decay, lo, hi = bootstrap_mean(list(grp["slopes"]))
+        out.append({**dict(zip(keys, k)), "seeds": grp["seed"].nunique(), "decay_per_step": decay,
+                    "decay_lo": lo, "decay_hi": hi, **half_life(decay, lo, hi, grp["max_distance"].max()),
+                    "horizon_1e6": 6 / -decay if hi < 0 else np.nan, "r2": grp["r2"].median(),
+                    "decay_batch_mean": grp["decay_batch_mean"].median(),
+                    "ratio_far_near": grp["ratio_far_near"].median(),
+                    "fit_window": grp["fit_window"].iloc[0],
+                    "underflow_points": grp["underflow_points"].max(),
+                    **{t: grp[t].median() for t in THEORY}, "slowest_gate": grp["slowest_gate"].median()})
+    return pd.DataFrame(out).sort_values(keys)
+
+
 def half_life_table(summary: pd.DataFrame) -> pd.DataFrame:
-    top = summary[(summary["layer"] == 0)]
-    agg = top.groupby(KEYS, dropna=False).agg(
-        seeds=("seed", "nunique"), decay_per_step=("decay_per_step", "median"),
-        half_life_steps=("half_life_steps", "median"), r2=("r2", "median"),
-        horizon_1e3=("horizon_1e3", "median"), horizon_1e6=("horizon_1e6", "median"),
-        horizon_1e10=("horizon_1e10", "median"), ratio_far_near=("ratio_far_near", "median"),
-        underflow_points=("underflow_points", "max"), fit_window=("fit_window", "first"),
-        gate_decay_per_step=("gate_decay_per_step", "median"),
-        jacobian_decay_per_step=("jacobian_decay_per_step", "median"),
-        jacobian_half_life=("jacobian_half_life", "median")).reset_index()
-    return agg.sort_values(KEYS)
+    return interval_table(summary[summary["layer"] == 0], KEYS + ["condition", "loss_kind"])
+
+
+def label(row, keys: list) -> str:
+    """A configuration's name in prose: the cell and whatever else tells it apart."""
+    extra = [f"fb {row['forget_bias']:g}" if k == "forget_bias" else f"{k}={row[k]}"
+             for k in keys if k != "cell" and not pd.isna(row[k])]
+    return row["cell"] + (f" ({', '.join(extra)})" if extra else "")
+
+
+def distinguishing(t: pd.DataFrame, exclude=("seq_len",)) -> list:
+    return [k for k in group_keys(t, ["cell", "forget_bias"]) if k not in exclude
+            and (k in ("cell", "forget_bias") or t[k].astype(str).nunique() > 1)]
+
+
+def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
+    from analysis.report import SectionResult
+
+    g = profiles(df)
+    if g.empty:
+        return None
+    summary = summarize(g)
+    table = half_life_table(summary)
+    md, claims = [], {}
+    md.append("Per-position gradient norm ||dL/dx_t|| per sample from one backward pass (float64 "
+              "on CPU), L reading the top layer at the end of each direction's pass through a fixed "
+              "random projection. `decay_per_step` is the mean over samples and seeds of each "
+              "sample's least-squares slope of log10 ||dL/dx_t|| against distance over the stated "
+              "window (the slope of the geometric-mean profile: the typical sample), with a 95% "
+              "bootstrap interval [`decay_lo`, `decay_hi`] that resamples seeds, then samples. "
+              "`half_life` = log10(2)/-decay with its interval; where the interval reaches zero "
+              "decay it is a lower bound (`> N` steps). `decay_batch_mean` is the slope of the "
+              "arithmetic batch mean, which the slowest samples dominate: shown, never used for "
+              "a claim. Beside it: " + "; ".join(f"`{k}`: {v}" for k, v in THEORY.items()) + ".\n")
+    # Figure 1: profiles at the default init, faceted by layers and direction.
+    fb_default = g["forget_bias"].isna() | (g["forget_bias"] == 0)
+    cells_per_T = g[fb_default].groupby("seq_len")["cell"].nunique().sort_index(ascending=False)
+    T = int(cells_per_T.idxmax())  # the longest lag at which the most cells were measured
+    H = int(g.loc[fb_default & (g["seq_len"] == T), "hidden_size"].mode().iloc[0])
+    sel = g[fb_default & (g["seq_len"] == T) & (g["hidden_size"] == H) & (g["layer"] == 0)
+            & (g["grad_norm"] > 0)].copy()
+    sel["log10_grad_norm"] = np.log10(sel["grad_norm"])
+    grid = sns.relplot(data=sel, x="t", y="log10_grad_norm", hue="cell", kind="line",
+                       col="num_layers", row="bidirectional", errorbar=("pi", 100), height=3,
+                       aspect=1.4, facet_kws={"sharey": False})
+    grid.set_axis_labels("position t (readout at the ends)", "log10 ||dL/dx_t|| (geometric mean)")
+    md.append(report.figure("gradient_profiles", grid.figure,
+                            f"log10 gradient norm (geometric mean over samples) against position, "
+                            f"T={T}, hidden {H}, default init; band: range over seeds. "
+                            "Bidirectional rows are U-shaped."))
+    md.append(report.table("half_lives", table.drop(columns=["loss_kind"]), "half-lives per cell and "
+                           "configuration, 95% intervals"))
+    # Figure 2: the forget-bias ladder.
+    lstm = table[table["cell"].isin(["lstm", "ref_lstm"]) & (table["num_layers"] == 1)
+                 & ~table["bidirectional"].astype(bool)]
+    if lstm["forget_bias"].nunique() > 1:
+        # Decay per step, not half-life: a rung whose gradient does not decay has no finite
+        # half-life for a log axis.
+        ladder = lstm.rename(columns={"decay_per_step": "measured (geometric mean)", **THEORY}).melt(
+            id_vars=["forget_bias", "seq_len"], var_name="source", value_name="decay",
+            value_vars=["measured (geometric mean)", THEORY["gate_decay_per_step"],
+                        THEORY["jacobian_decay_per_step"]])
+        ax = sns.lineplot(data=ladder, x="forget_bias", y="decay", hue="source", style="source",
+                          marker="o", errorbar=("pi", 100))
+        ax.axhline(0, color="k", lw=1)
+        ax.set(xlabel="forget-gate bias added", ylabel="decay per step (log10); 0 = no decay")
+        hl = lstm.sort_values("seq_len").groupby("forget_bias")["half_life"].last()
+        md.append(report.figure("half_life_vs_forget_bias", ax.figure,
+                                "LSTM gradient decay per step against the forget-gate bias, measured "
+                                "and from the weights (band: range over seq_len). Half-lives at the "
+                                "longest T, 95% interval: " +
+                                ", ".join(f"bias {b:g}: {v} steps" for b, v in hl.items())))
+    # Figure 3: theory against measurement.
+    pred = table.melt(id_vars=["cell", "decay_per_step"], value_name="from_weights", var_name="theory",
+                      value_vars=list(THEORY)).dropna()
+    pred["theory"] = pred["theory"].map(THEORY)
+    ax = sns.scatterplot(data=pred, x="from_weights", y="decay_per_step", hue="cell", style="theory")
+    lim = [min(pred["from_weights"].min(), pred["decay_per_step"].min()), max(0.0, pred["from_weights"].max())]
+    ax.plot(lim, lim, "k--", lw=1)
+    ax.set(xlabel="decay per step from the weights (log10)", ylabel="measured decay per step (log10)")
+    errs = {THEORY[t]: (table[t] - table["decay_per_step"]).abs().median() for t in THEORY}
+    md.append(report.figure("decay_predicted_vs_measured", ax.figure,
+                            "decay per step from the weights against the measured one; dashed: "
+                            "equality. Median |difference|: " +
+                            "; ".join(f"{k} {v:.3g}" for k, v in errs.items() if pd.notna(v))))
+    md.append(seq_len_independence(summary, report))
+    md.append(depth_attenuation(summary, report))
+    p = parity(g)
+    if p is not None:
+        claims["gates"] = f"ref_lstm vs nn.LSTM gradient profiles: max relative difference {p:.1e}"
+    uni = table[(table["num_layers"] == 1) & ~table["bidirectional"].astype(bool) & (table["condition"] == "init")]
+    if not uni.empty:
+        T_claim = int(uni.groupby("seq_len")["cell"].nunique().sort_index(ascending=False).idxmax())
+        single = uni[(uni["seq_len"] == T_claim) & (uni["cell"] != "ref_lstm")]
+        keys = distinguishing(single)
+        parts = [f"{label(r, keys)} {r['half_life']}" for _, r in single.sort_values(keys).iterrows()]
+        claims["reach"] = (f"half-life at init, T={T_claim}, steps [95% interval]: " + ", ".join(parts))
+    bi = summary[summary["bidirectional"].astype(bool) & (summary["seq_len"] == T) & (summary["layer"] == 0)]
+    if not bi.empty:
+        claims["bidir"] = (f"longest gradient path {int(bi['max_distance'].max())} steps "
+                           f"bidirectional vs {T - 1} unidirectional (T={T}; holds by construction), "
+                           "U-shaped profile")
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
 
 
 def parity(g: pd.DataFrame) -> Optional[float]:
@@ -69,98 +180,11 @@ def parity(g: pd.DataFrame) -> Optional[float]:
     return float(((both["ref"] - both["lstm"]).abs() / both["lstm"]).max())
 
 
-def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
-    from analysis.report import SectionResult
-
-    g = profiles(df)
-    if g.empty:
-        return None
-    summary = summarize(g)
-    table = half_life_table(summary)
-    md, claims = [], {}
-    md.append("Per-position gradient norm ||dL/dx_t|| from one backward pass (float64 on CPU), "
-              "L reading the top layer at the end of each direction's pass. `decay_per_step` is "
-              "the least-squares slope of log10 grad_norm against distance over the stated fit "
-              "window; `half_life_steps` = log10(2)/-decay (`inf`: the gradient does not decay "
-              "within the window); horizons are the steps for the fitted gradient to fall by 1e3, "
-              "1e6, 1e10. Two predictions from the weights stand beside it: "
-              "`gate_decay_per_step`, the textbook argument (LSTM family: mean log10 forget "
-              "gate along the cell path; gru: mean log10 update gate; rnn: log10 of spectral "
-              "radius of W_hh x mean tanh'), and `jacobian_decay_per_step`, the top Lyapunov "
-              "exponent of the product of the full recurrent Jacobians d(h,c)_t/d(h,c)_{t-1} "
-              "along the trajectory, which counts the hidden path as well as the cell path. "
-              "Medians over seeds.\n")
-    # Figure 1: profiles at the default init, faceted by layers and direction.
-    fb_default = g["forget_bias"].isna() | (g["forget_bias"] == 0)
-    cells_per_T = g[fb_default].groupby("seq_len")["cell"].nunique().sort_index(ascending=False)
-    T = int(cells_per_T.idxmax())  # the longest lag at which the most cells were measured
-    H = int(g.loc[fb_default & (g["seq_len"] == T), "hidden_size"].mode().iloc[0])
-    sel = g[fb_default & (g["seq_len"] == T) & (g["hidden_size"] == H) & (g["layer"] == 0)
-            & (g["grad_norm"] > 0)].copy()
-    sel["log10_grad_norm"] = np.log10(sel["grad_norm"])
-    grid = sns.relplot(data=sel, x="t", y="log10_grad_norm", hue="cell", kind="line",
-                       col="num_layers", row="bidirectional", errorbar=("pi", 100), height=3,
-                       aspect=1.4, facet_kws={"sharey": False})
-    grid.set_axis_labels("position t (readout at the ends)", "log10 ||dL/dx_t||")
-    md.append(report.figure("gradient_profiles", grid.figure,
-                            f"log10 gradient norm against position, T={T}, hidden {H}, default "
-                            f"init; band: range over seeds. Bidirectional rows are U-shaped."))
-    md.append(report.table("half_lives", table, "half-lives per cell and configuration"))
-    # Figure 2: the forget-bias ladder.
-    lstm = table[table["cell"].isin(["lstm", "ref_lstm"]) & (table["num_layers"] == 1)
-                 & ~table["bidirectional"]]
-    if lstm["forget_bias"].nunique() > 1:
-        # Decay per step, not half-life: a ladder rung whose gradient does not decay has an
-        # infinite half-life that a log axis would silently drop.
-        ladder = lstm.melt(id_vars=["forget_bias", "seq_len"], var_name="source", value_name="decay",
-                           value_vars=["decay_per_step", "jacobian_decay_per_step", "gate_decay_per_step"])
-        ax = sns.lineplot(data=ladder, x="forget_bias", y="decay", hue="source", style="source",
-                          marker="o", errorbar=("pi", 100))
-        ax.axhline(0, color="k", lw=1)
-        ax.set(xlabel="forget-gate bias added", ylabel="decay per step (log10); 0 = no decay")
-        hl = lstm.groupby("forget_bias")["half_life_steps"].median()
-        md.append(report.figure("half_life_vs_forget_bias", ax.figure,
-                                "LSTM gradient decay per step against the forget-gate bias, measured "
-                                "and predicted (band: range over seq_len). Half-lives: " +
-                                ", ".join(f"bias {b:g}: {'no decay' if np.isinf(v) else f'{v:.3g} steps'}"
-                                          for b, v in hl.items())))
-    # Figure 3: predicted against measured, both predictions.
-    pred = table.melt(id_vars=["cell", "decay_per_step"], value_name="predicted", var_name="theory",
-                      value_vars=["gate_decay_per_step", "jacobian_decay_per_step"]).dropna()
-    ax = sns.scatterplot(data=pred, x="predicted", y="decay_per_step", hue="cell", style="theory")
-    lim = [min(pred["predicted"].min(), pred["decay_per_step"].min()), max(0.0, pred["predicted"].max())]
-    ax.plot(lim, lim, "k--", lw=1)
-    ax.set(xlabel="predicted decay per step (log10)", ylabel="measured decay per step (log10)")
-    err = (table["jacobian_decay_per_step"] - table["decay_per_step"]).abs().median()
-    gerr = (table["gate_decay_per_step"] - table["decay_per_step"]).abs().median()
-    md.append(report.figure("decay_predicted_vs_measured", ax.figure,
-                            f"predicted against measured decay per step; dashed: equality. Median "
-                            f"|error|: Jacobian {err:.3g}, gate-only {gerr:.3g} log10 per step"))
-    md.append(seq_len_independence(summary, report))
-    md.append(depth_attenuation(summary, report))
-    p = parity(g)
-    if p is not None:
-        claims["gates"] = f"ref_lstm vs nn.LSTM gradient profiles: max relative difference {p:.1e}"
-    uni = table[(table["num_layers"] == 1) & ~table["bidirectional"]]
-    T_claim = int(uni.groupby("seq_len")["cell"].nunique().sort_index(ascending=False).idxmax()) if not uni.empty else T
-    single = uni[uni["seq_len"] == T_claim]
-    hl = {(r.cell, r.forget_bias): r.half_life_steps for r in single.itertuples()}
-    parts = [f"{c}{'' if pd.isna(fb) or c not in ('lstm',) else f' (fb {fb:g})'} {steps(v)}"
-             for (c, fb), v in sorted(hl.items(), key=lambda kv: (kv[0][0], -1 if pd.isna(kv[0][1]) else kv[0][1]))
-             if c != "ref_lstm"]
-    if parts:
-        claims["reach"] = f"half-life at init, T={T_claim}: " + ", ".join(parts) + " steps"
-    bi = summary[summary["bidirectional"] & (summary["seq_len"] == T) & (summary["layer"] == 0)]
-    if not bi.empty:
-        claims["bidir"] = (f"longest gradient path {int(bi['max_distance'].max())} steps "
-                           f"bidirectional vs {T - 1} unidirectional (T={T}, U-shaped profile)")
-    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
-
-
 def seq_len_independence(summary: pd.DataFrame, report) -> str:
     """Decay per step against seq_len at fixed weights (same seed = same weights)."""
     top = summary[(summary["layer"] == 0) & (summary["condition"] == "init")].copy()
-    keys = ["cell", "forget_bias", "num_layers", "bidirectional", "hidden_size"]
+    keys = group_keys(top, ["cell", "forget_bias", "num_layers", "bidirectional", "hidden_size"],
+                      exclude=("seed", "seq_len"))
     top["forget_bias"] = top["forget_bias"].fillna(-1)  # pivot_table drops NaN keys
     pivot = top.pivot_table(index=keys, columns="seq_len", values="decay_per_step", aggfunc="median")
     pivot = pivot[pivot.notna().sum(axis=1) > 2]
@@ -187,7 +211,8 @@ def depth_attenuation(summary: pd.DataFrame, report) -> str:
     deep["log10_near"] = np.log10(deep["near_grad"])
     top = deep[deep["layer"] == deep["num_layers"] - 1].set_index("config_hash")["log10_near"]
     deep["near_vs_top_log10"] = deep["log10_near"] - deep["config_hash"].map(top)
-    t = deep.groupby(["cell", "num_layers", "bidirectional", "layer"], dropna=False).agg(
+    keys = group_keys(deep, ["cell", "num_layers", "bidirectional"], exclude=("seed", "hidden_size"))
+    t = deep.groupby(keys + ["layer"], dropna=False).agg(
         near_vs_top_log10=("near_vs_top_log10", "median"), decay_per_step=("decay_per_step", "median"),
         points=("config_hash", "nunique")).reset_index()
     return report.table("depth_attenuation", t, "depth attenuation: log10 of the gradient at the "

@@ -8,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from analysis.fits import line_fit
-from analysis.load import of
+from analysis.load import config_keys, of
 
 TITLE, ANCHOR = "Training cost", "throughput"
 POINT = ["cell", "measure_backend", "backend", "device", "device_name", "dtype", "measure_tf32",
@@ -24,11 +24,17 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
     wide = tp.pivot_table(index=["config_hash"], columns="phase", values="time_ms",
                           aggfunc=["median", lambda s: s.quantile(0.75) - s.quantile(0.25)])
     wide.columns = [f"{'median' if a == 'median' else 'iqr'}_{p}_ms" for a, p in wide.columns]
-    first = tp.groupby("config_hash")[POINT + ["flops", "tokens", "params", "peak_mem_bytes",
-                                               "calib_flops_per_s", "rel_iqr", "noisy", "attempt", "seed"]].first()
-    step_flops = tp[tp["phase"] == "step"].groupby("config_hash")["flops"].first()
+    for c in ("peak_mem_source", "flops_source"):
+        if c not in tp.columns:  # records from before measure version 2
+            tp[c] = "saved-tensor model" if c == "peak_mem_source" else "3x forward"
+    cfg = [c for c in config_keys(tp) if c not in POINT]
+    cols = POINT + cfg + ["flops", "tokens", "params", "peak_mem_bytes", "peak_mem_source", "flops_source",
+                          "calib_flops_per_s", "rel_iqr", "noisy", "attempt", "seed"]
+    first = tp.groupby("config_hash")[list(dict.fromkeys(cols))].first()
+    steps = tp[tp["phase"] == "step"].groupby("config_hash")
     p = first.join(wide).reset_index()
-    p["flops"] = p["config_hash"].map(step_flops)
+    p["flops"] = p["config_hash"].map(steps["flops"].first())
+    p["step_times"] = p["config_hash"].map(steps["time_ms"].apply(np.asarray))
     step_s = p["median_step_ms"] / 1e3
     p["tokens_per_s"] = p["tokens"] / step_s
     p["achieved_flops_per_s"] = p["flops"] / step_s
@@ -36,14 +42,29 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
     return p
 
 
+def ratio_interval(num: np.ndarray, den: np.ndarray, n: int = 2000, seed: int = 0):
+    """95% percentile-bootstrap interval of median(num) / median(den) over repetitions."""
+    rng = np.random.default_rng(seed)
+    a = np.median(num[rng.integers(0, len(num), (n, len(num)))], axis=1)
+    b = np.median(den[rng.integers(0, len(den), (n, len(den)))], axis=1)
+    return tuple(np.quantile(a / b, [0.025, 0.975]))
+
+
 def ratios(p: pd.DataFrame, key: str, num, den, label: str) -> pd.DataFrame:
-    """Step-time ratio of rows with key == num over key == den, the rest of the config equal."""
-    rest = [c for c in POINT + ["seed"] if c not in (key, "backend", "device_name", "threads")]
-    cols = {"median_step_ms": "", "rel_iqr": "_rel_iqr", "noisy": "_noisy"}
+    """Step-time ratio of rows with key == num over key == den, the rest of the config equal,
+    with its bootstrap interval over repetitions [ratio_lo, ratio_hi]."""
+    # every configuration key but the one compared (and forget_bias, which only the LSTM family has)
+    skip = {key, "backend", "device_name", "threads", "forget_bias"}
+    rest = [c for c in POINT + ["seed"] if c not in skip]
+    rest += [c for c in config_keys(p) if c not in rest and c not in skip]
+    cols = {"median_step_ms": "", "rel_iqr": "_rel_iqr", "noisy": "_noisy", "step_times": "_times"}
     a = p[p[key] == num].set_index(rest)[list(cols)].rename(columns=lambda c: "num" + cols[c])
     b = p[p[key] == den].set_index(rest)[list(cols)].rename(columns=lambda c: "den" + cols[c])
     j = a.join(b, how="inner").reset_index()
     j["ratio"] = j["num"] / j["den"]
+    ci = [ratio_interval(a, b) for a, b in zip(j["num_times"], j["den_times"])]
+    j["ratio_lo"] = [c[0] for c in ci] if ci else []
+    j["ratio_hi"] = [c[1] for c in ci] if ci else []
     j["rel_spread"] = j["num_rel_iqr"] + j["den_rel_iqr"]  # the ratio's own relative spread
     j["ratio_kind"] = label
     return j
@@ -71,15 +92,22 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     md: List[str] = [
         "One training step = forward (with the loss on the readout), backward, Adam step; each "
         "repetition a row, medians here. FLOPs are analytic: per layer and direction, per step "
-        "and element, 2*G*H*(layer_input + H) forward (G = 1, 3, 4 for rnn, gru, lstm), training "
-        "3x that. The peak is a matmul of the same dtype timed inside the same point. `backend`: "
-        "onednn/cudnn fused kernels or aten's native loop (`measure_backend=native` forces it). "
-        "CPU memory: parameters, gradients, optimiser state and tensors saved for backward; CUDA: "
-        "torch.cuda.max_memory_allocated.\n"]
+        "FLOPs are counted by torch.utils.flop_counter on the step that runs (`flops_source` "
+        "flop_counter); fused kernels hide their matmuls from the counter, so there a formula "
+        "that a test holds to the counter's count on the native path within 1% gives them "
+        "(`formula`). Layer 0's input gradient is never computed, so training is under 3x "
+        "forward. The peak is a matmul of the same dtype timed inside the same point. "
+        "`backend`: the kernel observed in a profiled step (onednn/cudnn fused, or aten's native "
+        "loop; `measure_backend=native` forces it); a point whose observed kernel differs from "
+        "the requested one fails. Memory is read, not modelled: on CPU the peak of live bytes "
+        "allocated during one training step, from torch's allocation events (a profiled step of "
+        "its own, `peak_mem_source` cpu_allocation_events); on CUDA "
+        "torch.cuda.max_memory_allocated. The two are different quantities and are never drawn "
+        "on one axis. Ratios carry a 95% bootstrap interval over repetitions.\n"]
     cols = ["cell", "backend", "device", "dtype", "hidden_size", "num_layers", "bidirectional",
             "seq_len", "batch_size", "median_forward_ms", "median_backward_ms", "median_step_ms",
             "iqr_step_ms", "rel_iqr", "noisy", "tokens_per_s", "achieved_flops_per_s",
-            "fraction_of_peak", "peak_mem_bytes", "params"]
+            "fraction_of_peak", "flops_source", "peak_mem_bytes", "peak_mem_source", "params"]
     md.append(report.table("throughput_points", p[cols].sort_values(cols[:9]), "step time per point "
                            "(ms, median and IQR over repetitions), rates and memory"))
     noisy = p["rel_iqr"]
@@ -94,11 +122,12 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                    ratios(quiet, "cell", "ref_lstm", "lstm", "ref_lstm/lstm (Python loop vs fused)")])
     if not r.empty:
         show = ["ratio_kind", "cell", "measure_backend", "hidden_size", "num_layers", "bidirectional",
-                "seq_len", "batch_size", "ratio", "rel_spread"]
+                "seq_len", "batch_size", "ratio", "ratio_lo", "ratio_hi", "rel_spread"]
         r["bidirectional"] = r["bidirectional"].astype(bool)
         r = r.sort_values(["ratio_kind", "measure_backend", "hidden_size", "num_layers", "bidirectional", "seq_len"])
         md.append(report.table("cost_ratios", r[[c for c in show if c in r.columns]], "step-time ratios "
                                "at equal configuration (noisy points left out), beside the FLOP ratio; "
+                               "[ratio_lo, ratio_hi]: 95% bootstrap interval over repetitions; "
                                "rel_spread: the two points' relative IQRs added"))
     layers = ratios(quiet[quiet["num_layers"].isin([1, p["num_layers"].max()])], "num_layers",
                     p["num_layers"].max(), 1, "L layers / 1 layer") if quiet["num_layers"].nunique() > 1 else pd.DataFrame()
@@ -133,20 +162,26 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                             f"{p['calib_flops_per_s'].median() / 1e9:.0f} GFLOP/s); 1 layer, "
                             "unidirectional; bars: median, whiskers: range over seq_len and batch"))
     grid = sns.relplot(data=uni.assign(peak_mib=uni["peak_mem_bytes"] / 2 ** 20), x="seq_len", y="peak_mib",
-                       hue="cell", style="backend", col="hidden_size", kind="line", marker="o",
-                       errorbar=None, height=3, aspect=1.1, facet_kws={"sharey": False})
+                       hue="cell", style="backend", col="hidden_size", row="peak_mem_source", kind="line",
+                       marker="o", errorbar=None, height=3, aspect=1.1, facet_kws={"sharey": False})
     grid.set_axis_labels("seq_len", "peak memory (MiB)")
     md.append(report.figure("memory", grid.figure, "peak memory of a training step against seq_len "
-                            "(1 layer, unidirectional)"))
+                            "(1 layer, unidirectional); one row per reading (CPU: peak of live bytes "
+                            "allocated during the step, from torch's allocation events; CUDA: "
+                            "max_memory_allocated), never mixed on one axis"))
     claims = {}
     if not lr.empty:
         parts = [f"{b} {g['ratio'].median():.2f}x ({g['ratio'].min():.2f} to {g['ratio'].max():.2f}, "
-                 f"{len(g)} configurations)" for b, g in lr.groupby("measure_backend")]
-        claims["slower"] = "LSTM/RNN step time, median (range): " + ", ".join(parts) + "; FLOP ratio 4x"
+                 f"{len(g)} configurations; widest 95% interval of one configuration "
+                 f"{(g['ratio_hi'] - g['ratio_lo']).max():.2f})" for b, g in lr.groupby("measure_backend")]
+        claims["slower"] = ("LSTM/RNN step time, median (range): " + ", ".join(parts) +
+                            "; FLOP ratio 4x (by construction of the cells)")
     bi = r[r["ratio_kind"].str.startswith("bidirectional")] if not r.empty else r
     if not bi.empty:
         prm = p.groupby(["cell", "bidirectional", "hidden_size", "num_layers", "input_size"])["params"].first().unstack("bidirectional")
         pr = (prm[True] / prm[False]).dropna() if {True, False} <= set(prm.columns) else pd.Series(dtype=float)
-        claims["bidir"] = (f"step time bidirectional/unidirectional {bi['ratio'].median():.2f}x"
-                           + (f"; parameters {pr.min():.2f}x to {pr.max():.2f}x" if len(pr) else ""))
+        claims["bidir"] = (f"step time bidirectional/unidirectional {bi['ratio'].median():.2f}x "
+                           f"({bi['ratio'].min():.2f} to {bi['ratio'].max():.2f}, {len(bi)} configurations)"
+                           + (f"; parameters {pr.min():.2f}x (by construction)" if len(pr) and pr.min() == pr.max()
+                              else f"; parameters {pr.min():.2f}x to {pr.max():.2f}x" if len(pr) else ""))
     return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)

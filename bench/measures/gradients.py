@@ -2,7 +2,12 @@
 
 Input x (T, B, I), seeded, requires_grad. Loss L = sum_b <w_b, r_b>, r the top layer's readout
 at the end of each direction's pass (forward at t = T-1, backward at t = 0), w a fixed seeded
-projection. grad_norm(t) = mean_b ||dL/dx_t||_2. For num_layers > 1 the same loss is also
+projection. Per position t the per-sample norms n_b(t) = ||dL/dx_{t,b}||_2 are stored
+(`log10_grad_norm_samples`, log10 of each) with their summary: `log10_grad_norm` = mean_b log10
+n_b(t), `grad_norm` = 10**that (the geometric mean: the typical sample, what the fits use),
+`grad_norm_batch_mean` = mean_b n_b(t) (dominated by the slowest-decaying samples; labelled, not
+fitted). An exact zero is underflow: counted in `underflow_samples`, left out of the log mean,
+never log(0). For num_layers > 1 the same loss is also
 differentiated with respect to every layer's input (rows with `layer` = k), read from a
 layer-by-layer copy of the model with the same weights; `layer` = 0 is the fused module's x.grad.
 Never `retain_grad()` on a fused module's output: that holds only the direct gradient.
@@ -10,7 +15,7 @@ Never `retain_grad()` on a fused module's output: that holds only the direct gra
 from __future__ import annotations
 
 import math
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +23,8 @@ from torch import Tensor, nn
 from bench.cells import layer_stack
 from bench.measures.point import Point, seeded_normal
 from bench.measures.theory import theory_columns
+
+VERSION = 2  # 2: per-sample norms and the geometric mean; slowest-unit gate theory
 
 def readout(output: Tensor, hidden_size: int, bidirectional: bool) -> Tensor:
     """(T, B, D*H) -> (B, D*H): forward direction at t = T-1, backward direction at t = 0."""
@@ -37,16 +44,24 @@ def projection(batch_size: int, width: int, seed: int, dtype: torch.dtype, devic
     return seeded_normal((batch_size, width), seed + 7919, dtype, device) / math.sqrt(width)
 
 
-def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str, theory: bool = True
-                 ) -> List[Dict]:
+def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str, theory: bool = True,
+                 loss: Optional[Callable[[Tensor], Tensor]] = None) -> List[Dict]:
     """Gradient-profile rows of `model` on input x (T, B, I): one backward pass (plus one on a
-    layer-by-layer copy when num_layers > 1), then, if asked, the theory columns."""
+    layer-by-layer copy when num_layers > 1), then, if asked, the theory columns.
+
+    `loss` maps the top layer's output (T, B, D*H) to the scalar differentiated; by default the
+    fixed random projection of the readout (`loss_kind=random_projection`). A trained model's
+    own task loss through its head is passed here (`loss_kind=task_loss`)."""
     T, B, _ = x.shape
     H, bidir, L = model.hidden_size, model.bidirectional, model.num_layers
     w = projection(B, H * (2 if bidir else 1), seed, x.dtype, x.device.type)
+    loss_kind = "random_projection" if loss is None else "task_loss"
+    if loss is None:
+        def loss(out: Tensor) -> Tensor:
+            return (readout(out, H, bidir) * w).sum()
     x = x.detach().requires_grad_(True)
     output, _ = model(x)
-    (readout(output, H, bidir) * w).sum().backward()
+    loss(output).backward()
     per_layer = {0: x.grad}
     stack = layer_stack(model) if L > 1 else [model]
     if L > 1:  # each layer's input, read from a layer-by-layer copy with the same weights
@@ -55,17 +70,34 @@ def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str, theory:
             if k > 0:
                 inputs.append(h)                               # layer k's input: (T, B, D*H)
             h, _ = layer(h)
-        grads = torch.autograd.grad((readout(h, H, bidir) * w).sum(), inputs)
+        grads = torch.autograd.grad(loss(h), inputs)
         per_layer.update({k + 1: g for k, g in enumerate(grads)})
     predicted = theory_columns(stack[0], x.detach()) if theory else {}
     dist = distance(T, bidir)
     rows = []
     for layer, grad in per_layer.items():
-        norms = safe_norm(grad).mean(dim=1).double().cpu().tolist()  # (T,): mean over batch
-        for t, g in enumerate(norms):
-            rows.append({"measure": "gradients", "condition": condition, "layer": layer, "t": t,
-                         "distance": dist[t], "grad_norm": g, "underflow": g == 0.0, **predicted})
+        norms = safe_norm(grad).double().cpu()                       # (T, B) per-sample norms
+        for t in range(T):
+            rows.append({"measure": "gradients", "condition": condition, "loss_kind": loss_kind,
+                         "layer": layer, "t": t,
+                         "distance": dist[t], **sample_stats(norms[t]), **predicted})
     return mark_overflow(rows)
+
+
+def sample_stats(n: Tensor) -> Dict:
+    """Columns of one position from its per-sample norms n (B,), float64."""
+    zero = n == 0
+    logs = torch.log10(n[~zero])
+    if logs.numel():
+        mean_log = logs.mean().item()
+        sd = logs.std().item() if logs.numel() > 1 else 0.0
+        geo = 10 ** mean_log if math.isfinite(mean_log) else mean_log
+    else:  # every sample underflowed
+        mean_log, sd, geo = -math.inf, math.nan, 0.0
+    return {"grad_norm": geo, "log10_grad_norm": mean_log, "log10_grad_norm_sd": sd,
+            "grad_norm_batch_mean": n.mean().item(), "underflow_samples": int(zero.sum()),
+            "underflow": bool(zero.all()),
+            "log10_grad_norm_samples": [math.log10(v) if v > 0 else -math.inf for v in n.tolist()]}
 
 
 def safe_norm(g: Tensor) -> Tensor:

@@ -3,21 +3,30 @@
 Recipe (config `measure.*`): Adam (lr), gradient-norm clipping (clip), batch `data.batch_size`,
 hidden `model.hidden_size`, at most `steps` steps, evaluated every `eval_every` steps on a
 held-out batch drawn from its own seed. The same point stores the model's gradient profile
-(`measure=gradients` rows) on task inputs at `condition=init` and `condition=trained`.
+(`measure=gradients` rows) on task inputs at `condition=init` and `condition=trained`, under
+the fixed random projection of the readout (`loss_kind=random_projection`, comparable with the
+`gradients` measure) and, trained, under the task's own loss through the trained head
+(`loss_kind=task_loss`: the gradient the task actually sends back).
+
+Tasks: `adding` is the adding problem in the form of Le et al. (2015) / Arjovsky et al. (2016);
+`adding_hs97` is Hochreiter & Schmidhuber's (1997) original, judged by their rule; `copy` is
+copy memory (Arjovsky et al. 2016).
 """
 from __future__ import annotations
 
 import copy
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from bench.measures.gradients import profile_rows, readout
 from bench.measures.point import Point
-from bench.tasks import adding_batch, adding_spec, copy_batch, copy_spec
+from bench.tasks import (HS97_TOLERANCE, adding_batch, adding_hs97_batch, adding_hs97_spec,
+                         adding_spec, copy_batch, copy_spec)
 
+VERSION = 2  # 2: adding_hs97, task-loss profiles, per-sample gradient statistics
 PROFILE_BATCH = 32  # sequences of the held-out batch used for the gradient profiles
 
 
@@ -38,12 +47,17 @@ class TaskModel(nn.Module):
 
 def _task(point: Point):
     """(spec, batch(n, gen) -> (x, y), loss(pred, y), solved(pred, y, loss) -> (bool, acc))."""
-    m = point.cfg.measure
+    m, T = point.cfg.measure, point.seq_len
     if m.task == "adding":
-        spec = adding_spec(point.seq_len)
-        return (spec, lambda n, g: adding_batch(point.seq_len, n, g), nn.functional.mse_loss,
+        return (adding_spec(T), lambda n, g: adding_batch(T, n, g), nn.functional.mse_loss,
                 lambda pred, y, loss: (loss < m.solve_mse, float("nan")))
-    spec = copy_spec(point.seq_len, m.copy_symbols)
+    if m.task == "adding_hs97":
+        def hs97_solved(pred: Tensor, y: Tensor, loss: float) -> Tuple[bool, float]:
+            acc = ((pred - y).abs() < HS97_TOLERANCE).double().mean().item()  # fraction correct
+            return loss < m.solve_mse and acc == 1.0, acc
+        return (adding_hs97_spec(T), lambda n, g: adding_hs97_batch(T, n, g),
+                nn.functional.mse_loss, hs97_solved)
+    spec = copy_spec(T, m.copy_symbols)
 
     def ce(pred: Tensor, y: Tensor) -> Tensor:
         return nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten())
@@ -51,7 +65,7 @@ def _task(point: Point):
     def solved(pred: Tensor, y: Tensor, loss: float) -> Tuple[bool, float]:
         acc = (pred[-m.copy_symbols:].argmax(-1) == y[-m.copy_symbols:]).double().mean().item()
         return acc >= 0.99, acc
-    return spec, lambda n, g: copy_batch(point.seq_len, n, g, m.copy_symbols), ce, solved
+    return spec, lambda n, g: copy_batch(T, n, g, m.copy_symbols), ce, solved
 
 
 def measure(point: Point) -> List[Dict]:
@@ -90,15 +104,31 @@ def measure(point: Point) -> List[Dict]:
         train_loss = loss.item()
         elapsed += time.perf_counter() - t0
     rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal)]
+    task_loss = (model, loss_fn, test_y[..., :PROFILE_BATCH] if m.task == "copy" else test_y[:PROFILE_BATCH])
+    rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal,
+                                                 task_loss)]
     return rows
 
 
-def profile(core: nn.Module, x: Tensor, seed: int, condition: str, flushing: bool) -> List[Dict]:
+def profile(core: nn.Module, x: Tensor, seed: int, condition: str, flushing: bool,
+            task_loss: Optional[Tuple[nn.Module, Callable, Tensor]] = None) -> List[Dict]:
     """Gradient profile of a copy of `core` in float64 with subnormals kept, so that the tiny
-    gradients of long lags neither underflow in float32 nor get flushed to zero."""
+    gradients of long lags neither underflow in float32 nor get flushed to zero. With
+    `task_loss` = (task model, loss function, targets), the loss differentiated is the task's
+    own, through a float64 copy of the trained head; otherwise the random projection."""
     torch.set_flush_denormal(False)
     try:
-        rows = profile_rows(copy.deepcopy(core).double(), x.double(), seed, condition)
+        core64, loss = copy.deepcopy(core).double(), None
+        if task_loss is not None:
+            model, loss_fn, y = task_loss
+            head = copy.deepcopy(model.head).double()
+            y = y.double() if y.is_floating_point() else y
+
+            def loss(out: Tensor) -> Tensor:
+                if model.per_step:
+                    return loss_fn(head(out), y)
+                return loss_fn(head(readout(out, core.hidden_size, core.bidirectional)), y)
+        rows = profile_rows(core64, x.double(), seed, condition, theory=loss is None, loss=loss)
     finally:
         torch.set_flush_denormal(flushing)
     return [{**r, "profile_dtype": "float64"} for r in rows]

@@ -1,11 +1,17 @@
 """What the weights predict for the per-step gradient decay (log10) of a layer's forward pass.
 
-- `gate_decay_per_step`: the textbook argument. LSTM family: mean log10 forget gate (the
-  cell path c_t = f_t c_{t-1} + ...); gru: mean log10 update gate z (h_t = (1-z) n + z h_{t-1});
-  rnn: log10 of spectral radius(W_hh) x mean tanh'.
+- `gate_decay_per_step` (gated cells): the textbook argument along the diagonal path. LSTM
+  family: the forget gate (c_t = f_t c_{t-1} + ...); gru: the update gate z (h_t = (1-z) n +
+  z h_{t-1}). The top exponent of a product of diagonal matrices is the largest over units of
+  the time-mean log10 gate: the slowest unit sets the decay (`slowest_gate` is its time-mean
+  gate), not the mean over units. Exact for a diagonal recurrence; for LSTM and GRU it leaves out
+  the hidden path.
+- `rnn_heuristic_decay_per_step` (rnn): log10(spectral radius(W_hh) x mean tanh'), a heuristic
+  (the product of a radius and a mean derivative is not the exponent of the Jacobian product).
 - `jacobian_decay_per_step`: the top Lyapunov exponent of the backward product of the full
   recurrent Jacobians d(state_t)/d(state_{t-1}) along the trajectory (state = h, or (h, c)),
-  estimated by normalised vector-Jacobian products. This counts every path, cell and hidden.
+  estimated by normalised vector-Jacobian products. Backprop multiplies the same Jacobians, so
+  this is a consistency check of the measured decay, not an independent prediction.
 """
 from __future__ import annotations
 
@@ -73,7 +79,8 @@ def theory_columns(layer0: nn.Module, x: Tensor) -> Dict[str, float]:
     states = trajectory(step, x, n_state, H)
     h_prev = torch.stack([s[0] for s in states])                 # (T, B, H)
     cols = {"jacobian_decay_per_step": lyapunov(step, x, states), "gate_decay_per_step": math.nan,
-            "mean_gate": math.nan, "spectral_radius": math.nan, "mean_tanh_deriv": math.nan}
+            "rnn_heuristic_decay_per_step": math.nan, "mean_gate": math.nan,
+            "slowest_gate": math.nan, "spectral_radius": math.nan, "mean_tanh_deriv": math.nan}
     w_ih, w_hh = layer0.weight_ih_l0, layer0.weight_hh_l0
     b = layer0.bias_ih_l0 + layer0.bias_hh_l0
     if isinstance(layer0, nn.RNN):
@@ -81,9 +88,12 @@ def theory_columns(layer0: nn.Module, x: Tensor) -> Dict[str, float]:
         deriv = (1 - h ** 2).mean().item()
         rho = torch.linalg.eigvals(w_hh.double()).abs().max().item()
         cols.update(spectral_radius=rho, mean_tanh_deriv=deriv,
-                    gate_decay_per_step=math.log10(rho * deriv) if rho * deriv > 0 else -math.inf)
+                    rnn_heuristic_decay_per_step=math.log10(rho * deriv) if rho * deriv > 0 else -math.inf)
     else:  # LSTM family: forget gate; GRU: update gate. Both are the slice [H:2H].
         s = slice(H, 2 * H)
-        gate = torch.sigmoid(x @ w_ih[s].T + h_prev @ w_hh[s].T + b[s])
-        cols.update(gate_decay_per_step=torch.log10(gate).mean().item(), mean_gate=gate.mean().item())
+        gate = torch.sigmoid(x @ w_ih[s].T + h_prev @ w_hh[s].T + b[s])  # (T, B, H)
+        per_unit = torch.log10(gate).mean(dim=(0, 1))                     # time-mean, per unit
+        slowest = int(per_unit.argmax())
+        cols.update(gate_decay_per_step=per_unit.max().item(), mean_gate=gate.mean().item(),
+                    slowest_gate=gate[..., slowest].mean().item())
     return cols

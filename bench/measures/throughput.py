@@ -7,6 +7,15 @@ is read after synchronising the device, so no asynchronous launch is ever timed.
 `min_time_s` are reached. A point whose relative IQR of step time exceeds `noise_limit` is
 measured once more and flagged `noisy` if it stays above. A calibration matmul of the same dtype,
 timed in the same point, gives the device's achievable peak (`calib_flops_per_s`).
+
+Measured, not modelled (docs/architecture.md): memory comes from torch's allocation events on
+CPU (`cpu_alloc_peak_bytes`, one profiled step after warm-up, never a timed one) and from
+`torch.cuda.max_memory_allocated` on CUDA (`cuda_max_allocated_bytes`); `peak_mem_bytes` is the
+device's own reading and `peak_mem_source` says which. FLOPs are counted by FlopCounterMode on
+the step that runs; a fused kernel hides its matmuls from the counter, so there `step_flops`
+(held to the counter on the native path by a test) gives them, and `flops_source` says which.
+The same profiled step shows which kernel ran: a point whose observed backend differs from the
+one it was asked for fails.
 """
 from __future__ import annotations
 
@@ -17,9 +26,12 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from bench.cells import forward_flops
+VERSION = 2  # bump when a change moves the numbers; stored points of another version are re-run
+
+from bench.cells import step_flops
 from bench.device import synchronize
 from bench.measures.gradients import readout
+from bench.measures.observe import count_flops, profile_step
 from bench.measures.point import Point, seeded_normal
 
 CALIB_N = {"cpu": 512, "cuda": 8192}  # square matmul size for the peak calibration
@@ -45,29 +57,6 @@ def calibrate_matmul(device: str, dtype: torch.dtype, reps: int = 10) -> float:
         if i >= 2:  # two warm-ups
             times.append(time.perf_counter() - t0)
     return 2 * n ** 3 / statistics.median(times)
-
-
-def cpu_step_bytes(model: nn.Module, opt: torch.optim.Optimizer, forward_loss: Callable[[], Tensor]) -> int:
-    """Bytes a training step holds at its peak on CPU: parameters, gradients, optimiser state
-    and the tensors autograd saves for backward (counted once each, via saved-tensor hooks)."""
-    seen, saved = {id(p) for p in model.parameters()}, 0
-
-    def pack(t: Tensor) -> Tensor:
-        nonlocal saved
-        if id(t) not in seen:
-            seen.add(id(t))
-            saved += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = forward_loss()
-    loss.backward()
-    opt.step()
-    held = sum(2 * p.numel() * p.element_size() for p in model.parameters())  # weights + grads
-    held += sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values()
-                if torch.is_tensor(v))
-    opt.zero_grad(set_to_none=True)
-    return held + saved
 
 
 def time_steps(step: Callable[[], Tuple[float, float, float]], cfg) -> List[Tuple[float, float, float]]:
@@ -116,20 +105,52 @@ def setup(point: Point) -> Tuple[nn.Module, torch.optim.Optimizer, Tensor, Tenso
     return model, opt, x, target
 
 
+class BackendMismatch(RuntimeError):
+    """The kernel that ran is not the one the point was asked (and recorded) to use."""
+
+
+def memory_and_backend(point: Point, step: Callable[[], object]) -> Dict:
+    """One profiled step (after warm-up): memory and the observed backend, as row columns."""
+    if point.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    prof = profile_step(step)
+    if prof.backend != point.backend:
+        raise BackendMismatch(f"backend {point.backend!r} was expected but {prof.backend!r} ran "
+                              f"(recurrent ops seen: {', '.join(prof.ops) or 'none'})")
+    if point.device == "cuda":
+        cuda = torch.cuda.max_memory_allocated()
+        return {"observed_backend": prof.backend, "cpu_alloc_peak_bytes": None,
+                "cuda_max_allocated_bytes": cuda, "peak_mem_bytes": cuda,
+                "peak_mem_source": "cuda_max_memory_allocated"}
+    return {"observed_backend": prof.backend, "cpu_alloc_peak_bytes": prof.cpu_alloc_peak_bytes,
+            "cuda_max_allocated_bytes": None, "peak_mem_bytes": prof.cpu_alloc_peak_bytes,
+            "peak_mem_source": "cpu_allocation_events"}
+
+
+def flops_of(point: Point, model: nn.Module, forward_loss: Callable[[], Tensor]) -> Dict:
+    """Forward and backward FLOPs of one step: counted on the native path, formula when fused."""
+    m = point.cfg.model
+    if point.backend == "native":
+        fwd, bwd = count_flops(forward_loss)
+        model.zero_grad(set_to_none=True)
+        source = "flop_counter"
+    else:
+        fwd, bwd = step_flops(m.cell, m.input_size, m.hidden_size, m.num_layers, m.bidirectional,
+                              point.seq_len, point.batch_size)
+        source = "formula"
+    return {"forward": fwd, "backward": bwd, "step": fwd + bwd, "source": source}
+
+
 def measure(point: Point) -> List[Dict]:
-    cfg, m = point.cfg.measure, point.cfg.model
+    cfg = point.cfg.measure
     device = point.device
     model, opt, x, target = setup(point)
     forward_loss, step = training_step(model, opt, x, target, device)
 
     for _ in range(cfg.warmup):
         step()
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = cpu_step_bytes(model, opt, forward_loss)
+    memory = memory_and_backend(point, step)
+    flops = flops_of(point, model, forward_loss)
     calib = [calibrate_matmul(device, point.dtype)]
     attempt, reps = 1, time_steps(step, cfg)
     noise = rel_iqr([r[2] for r in reps])
@@ -137,15 +158,14 @@ def measure(point: Point) -> List[Dict]:
         attempt, reps = 2, time_steps(step, cfg)
         noise = rel_iqr([r[2] for r in reps])
     calib.append(calibrate_matmul(device, point.dtype))
-    fwd = forward_flops(m.cell, m.input_size, m.hidden_size, m.num_layers, m.bidirectional,
-                        point.seq_len, point.batch_size)
-    common = {"measure": "throughput", "attempt": attempt, "rel_iqr": noise,
-              "noisy": noise > cfg.noise_limit, "peak_mem_bytes": peak,
+    common = {"measure": "throughput", "attempt": attempt,
+              "rel_iqr": noise, "noisy": noise > cfg.noise_limit, **memory,
+              "flops_source": flops["source"],
               "calib_flops_per_s": statistics.median(calib), "calib_n": CALIB_N[device],
               "params": sum(p.numel() for p in model.parameters()),
               "tokens": point.seq_len * point.batch_size}
     rows = []
     for rep, times in enumerate(reps):
-        for phase, ms, flops in zip(("forward", "backward", "step"), times, (fwd, 2 * fwd, 3 * fwd)):
-            rows.append({"phase": phase, "rep": rep, "time_ms": ms, "flops": flops, **common})
+        for phase, ms in zip(("forward", "backward", "step"), times):
+            rows.append({"phase": phase, "rep": rep, "time_ms": ms, "flops": flops[phase], **common})
     return rows

@@ -30,32 +30,33 @@ class BenchSweeper(BasicSweeper):
         from bench.run import resolve
 
         loader = self.hydra_context.config_loader
+        measures = set()
         for overrides in batch:
             try:
                 cfg = loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
-                resolve(cfg)
+                measures.add(resolve(cfg).cfg.measure.name)
             except (ConfigError, HydraException, OmegaConfBaseException) as exc:
                 problem = str(exc) if isinstance(exc, ConfigError) else one_line(exc)
                 print(f"bench: error: {problem} (sweep point: {' '.join(overrides) or 'defaults'}); "
                       "nothing was run", file=sys.stderr)
                 sys.exit(2)
-        self.check_launcher()
+        self.check_launcher(measures)
         if self.config.get("progress", True):
             progress.start(len(batch), desc=f"sweep {self.config.measure.name}")
 
-    def check_launcher(self) -> None:
+    def check_launcher(self, measures: set) -> None:
         """Timed measures are refused under launchers that run points side by side on one
-        machine (their clocks would measure each other); a cluster launcher is fine."""
+        machine (their clocks would measure each other); a cluster launcher is fine. Judged on
+        every point's measure, so a sweep over `measure=...` cannot slip a timed one through."""
         target = str(self.config.hydra.launcher.get("_target_", ""))
         local_parallel = "Joblib" in target or "LocalLauncher" in target
-        measure = self.config.measure.name
-        if local_parallel and measure == "throughput":
+        if local_parallel and "throughput" in measures:
             print(f"bench: error: measure=throughput is timed and {target.rsplit('.', 1)[-1]} runs "
                   "points in parallel on this machine, which distorts the timings; use the basic "
                   "launcher (drop hydra/launcher=...) or a cluster launcher; nothing was run",
                   file=sys.stderr)
             sys.exit(2)
-        if local_parallel and measure == "long_range":
+        if local_parallel and "long_range" in measures:
             print("bench: warning: long_range runs in parallel: its elapsed_s (seconds to solve) "
                   "will be inflated; losses and steps are unaffected", file=sys.stderr)
 

@@ -1,0 +1,71 @@
+"""What actually ran in a step, read from torch itself (docs/architecture.md, "Measured, not modelled").
+
+- `profile_step`: one training step under `torch.profiler` with `profile_memory=True`, on its own
+  repetition (never a timed one). From its events: the peak of live bytes allocated during the
+  step (the allocator's allocation and free events, in time order) and the backend whose kernel
+  ran (`aten::mkldnn_rnn_layer` is oneDNN, `aten::_cudnn_rnn` is cuDNN, anything else aten's loop).
+- `count_flops`: the FLOPs of one forward and one backward pass as counted by
+  `torch.utils.flop_counter.FlopCounterMode` on the ops that run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Tuple
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+# Substrings of op names that identify a fused recurrent kernel.
+FUSED_OPS = {"onednn": ("mkldnn_rnn",), "cudnn": ("_cudnn_rnn", "miopen_rnn")}
+
+
+@dataclass
+class StepProfile:
+    backend: str                      # observed: onednn | cudnn | native
+    cpu_alloc_peak_bytes: Optional[int]  # peak live CPU bytes allocated during the step
+    ops: Tuple[str, ...]              # recurrent ops seen (for the error message)
+
+
+def _allocations(prof) -> Iterable[Tuple[int, int, str]]:
+    """(time ns, bytes (+alloc / -free), device type) of every allocator event in the profile."""
+    from torch._C._profiler import _EventType  # torch's own event tree; stable since 2.0
+
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        e = stack.pop()
+        if e.tag == _EventType.Allocation:
+            f = e.extra_fields
+            yield e.start_time_ns, f.alloc_size, f.device.type
+        stack.extend(e.children)
+
+
+def backend_of(op_names: Iterable[str]) -> str:
+    names = list(op_names)
+    for backend, markers in FUSED_OPS.items():
+        if any(m in n for n in names for m in markers):
+            return backend
+    return "native"
+
+
+def profile_step(step: Callable[[], object]) -> StepProfile:
+    """Run `step` once under the profiler; peak live CPU bytes and the observed backend."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    names = {e.name for e in prof.events()}
+    rnn_ops = tuple(sorted(n for n in names if "rnn" in n or "lstm" in n or "gru" in n))
+    live = peak = 0
+    for _, size, device in sorted(_allocations(prof)):
+        if device == "cpu":
+            live += size
+            peak = max(peak, live)
+    return StepProfile(backend=backend_of(names), cpu_alloc_peak_bytes=peak, ops=rnn_ops)
+
+
+def count_flops(forward_loss: Callable[[], torch.Tensor]) -> Tuple[int, int]:
+    """(forward, backward) FLOPs that FlopCounterMode sees for one pass; grads are cleared after."""
+    with FlopCounterMode(display=False) as fwd:
+        loss = forward_loss()
+    with FlopCounterMode(display=False) as bwd:
+        loss.backward()
+    return fwd.get_total_flops(), bwd.get_total_flops()
