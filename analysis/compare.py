@@ -5,6 +5,9 @@ baseline, candidate, change, threshold, verdict), also written to --out. Exit 0:
 1: a regression; 2: unusable input (missing store, nothing in common, another device).
 
 Rules
+- fail closed: a baseline point missing from the candidate, stored with a status other than
+  `ok`, or holding a non-finite value is a regression, named by its configuration; so is a
+  baseline timing metric that the candidate lacks. Points are keyed by configuration hash.
 - gradients (float64 on CPU, deterministic): grad_norm at every position must agree within
   GRAD_RTOL; any drift beyond it is a correctness change.
 - timings are never compared raw across runs. Per point, the median step time is divided by
@@ -37,18 +40,54 @@ THRESHOLDS = {"step/matmul": 0.20, "ratio": 0.20}
 # shared the machine with other work: its timings are shown but not judged.
 CALIB_FLOOR = 0.75
 ENV = ["torch_version", "device_name", "threads"]
+VALUES = {"gradients": "grad_norm", "throughput": "time_ms"}  # what must be finite, per measure
+
+
+def missing_or_bad(base: pd.DataFrame, cand: pd.DataFrame) -> List[dict]:
+    """Fail closed: every baseline point must be in the candidate, stored `ok`, with finite
+    values. A point that is not is a regression, named by its configuration."""
+    out = []
+    cand_status = cand.groupby("config_hash")["status"].agg(lambda s: sorted(set(s)))
+    finite = pd.Series(True, index=cand_status.index)
+    for measure, col in VALUES.items():  # the values each measure's rows carry
+        rows = cand[cand["measure"] == measure]
+        if col in rows:
+            ok = rows.groupby("config_hash")[col].agg(lambda v: bool(np.isfinite(v.astype(float)).all()))
+            finite.loc[ok.index] &= ok
+    for chash, rows in base.groupby("config_hash"):
+        name = point_name(rows.iloc[0])
+        if chash not in cand_status.index:
+            problem = "missing from the candidate"
+        elif cand_status[chash] != ["ok"]:
+            bad = cand[(cand["config_hash"] == chash) & (cand["status"] != "ok")]
+            problem = f"status {', '.join(s for s in cand_status[chash] if s != 'ok')}: {bad['error'].iloc[0]}"[:200]
+        elif not finite[chash]:
+            problem = "non-finite values"
+        else:
+            continue
+        out.append({"metric": f"point {name}", "baseline": np.nan, "candidate": np.nan, "change": np.nan,
+                    "threshold": np.nan, "verdict": f"REGRESSION (point {problem})"})
+    return out
+
+
+def point_name(row: pd.Series) -> str:
+    """A point's configuration in one line (its hash tells it apart; the rest is for people)."""
+    keys = ["measure", "cell", "measure_backend", "hidden_size", "seq_len", "batch_size", "bidirectional"]
+    parts = [f"{k}={row[k]}" for k in keys if k in row and pd.notna(row[k])]
+    return f"{row['config_hash']} ({' '.join(parts)})"
 
 
 def gradient_verdicts(base: pd.DataFrame, cand: pd.DataFrame) -> List[dict]:
     keys = ["config_hash", "condition", "layer", "t"]
     b, c = of(base, "gradients"), of(cand, "gradients")
-    j = b.set_index(keys)["grad_norm"].to_frame("b").join(c.set_index(keys)["grad_norm"].to_frame("c"), how="inner")
+    j = b.set_index(keys)["grad_norm"].to_frame("b").join(c.set_index(keys)["grad_norm"].to_frame("c"), how="left")
     out = []
     for chash, g in j.groupby(level="config_hash"):
+        if g["c"].isna().all():
+            continue  # not ok or missing in the candidate: missing_or_bad names it
         rel = ((g["c"] - g["b"]).abs() / g["b"].abs().where(g["b"] != 0, 1.0)).max()
         first = b[b["config_hash"] == chash].iloc[0]
-        out.append({"metric": f"grad_norm {first['cell']} T={first['seq_len']} H={first['hidden_size']}"
-                              f"{' bi' if first['bidirectional'] else ''} (max rel. diff over t)",
+        out.append({"metric": f"grad_norm {point_name(first)} (max rel. diff over t)",
                     "baseline": g["b"].median(), "candidate": g["c"].median(), "change": rel,
                     "threshold": GRAD_RTOL, "verdict": "REGRESSION (correctness)" if not rel <= GRAD_RTOL else "ok"})
     return out
@@ -96,6 +135,9 @@ def timing_verdicts(base: pd.DataFrame, cands: List[pd.DataFrame]) -> List[dict]
     out = []
     for metric in b.index:
         if not all(metric in t.index for t in per_run):
+            out.append({"metric": metric, "baseline": b.at[metric, "value"], "candidate": np.nan,
+                        "change": np.nan, "threshold": THRESHOLDS[b.at[metric, "kind"]],
+                        "verdict": "REGRESSION (metric missing from the candidate)"})
             continue
         kind, threshold = b.at[metric, "kind"], THRESHOLDS[b.at[metric, "kind"]]
         runs = []
@@ -109,9 +151,9 @@ def timing_verdicts(base: pd.DataFrame, cands: List[pd.DataFrame]) -> List[dict]
         if regressed:
             verdict = "REGRESSION" + (f" ({len(runs)}/{len(runs)} runs)" if len(runs) > 1 else "")
         elif min(state) < CALIB_FLOOR and change > threshold:
-            verdict = f"not judged: machine loaded (calibration at {min(state):.0%} of baseline)"
+            verdict = f"inconclusive: machine loaded (calibration at {min(state):.0%} of baseline)"
         elif noisy and change > threshold:
-            verdict = "noisy: not judged"
+            verdict = "inconclusive: noisy"
         else:
             verdict = "faster" if change < -threshold else "ok"
         out.append({"metric": metric, "baseline": b.at[metric, "value"], "candidate": value,
@@ -143,7 +185,7 @@ def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refu
     if not common:
         return 2, (f"compare: no points in common between {baseline} and {candidate} "
                    "(different presets or configurations)")
-    rows = gradient_verdicts(base, cand)
+    rows = missing_or_bad(base, cand) + gradient_verdicts(base, cand)
     if other_device and on_other_device == "gradients":
         rows.append({"metric": "timings", "baseline": np.nan, "candidate": np.nan, "change": np.nan,
                      "threshold": np.nan, "verdict": "skipped: baseline from another device"})
@@ -158,8 +200,11 @@ def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refu
                f"{rates[0] / 1e9:.0f} G, candidate{'s' if len(cands) > 1 else ''} "
                + ", ".join(f"{r / 1e9:.0f} G ({r / rates[0]:.0%})" for r in rates[1:])]
     bad = table["verdict"].str.startswith("REGRESSION")
-    summary = (f"{int(bad.sum())} regression(s) in {len(table)} metrics over {len(common)} common points"
-               if bad.any() else f"no regression in {len(table)} metrics over {len(common)} common points")
+    inconclusive = table["verdict"].str.startswith(("inconclusive", "skipped"))
+    judged = f"{int((~inconclusive).sum())} of {len(table)} metrics judged, {int(inconclusive.sum())} inconclusive"
+    summary = (f"{int(bad.sum())} regression(s); {judged}; {len(common)} of "
+               f"{base['config_hash'].nunique()} baseline points in the candidate"
+               if bad.any() else f"no regression; {judged}; all {len(common)} baseline points in the candidate")
     text = "\n".join(["# rnn-bench regression check", "", *header, "",
                       table.to_markdown(index=False, floatfmt=".4g"), "", f"**Verdict: {summary}.**", ""])
     return (1 if bad.any() else 0), text

@@ -1,1 +1,1 @@
-"""rnn-bench: config -> model -> measure -> records -> store (see DESIGN.md)."""
+"""rnn-bench: config -> model -> measure -> records -> store (see docs/architecture.md)."""

@@ -116,7 +116,7 @@ def test_points_flagged_noisy_are_not_judged(baseline, tmp_path, capsys):
         if "phase" in df and (df["cell"] == "lstm").all():
             df["noisy"] = True
     assert compare_main([str(baseline), str(_copy(baseline, tmp_path / "c", noisy_slow))]) == 0
-    assert "noisy: not judged" in capsys.readouterr().out
+    assert "inconclusive: noisy" in capsys.readouterr().out
 
 
 def test_loaded_machine_is_not_judged(baseline, tmp_path, capsys):
@@ -126,5 +126,34 @@ def test_loaded_machine_is_not_judged(baseline, tmp_path, capsys):
             df["calib_flops_per_s"] /= 3
     assert compare_main([str(baseline), str(_copy(baseline, tmp_path / "c", loaded))]) == 0
     out = capsys.readouterr().out
-    assert "not judged: machine loaded (calibration at 33% of baseline)" in out
+    assert "inconclusive: machine loaded (calibration at 33% of baseline)" in out
     assert "candidate 3 G (33%)" in out
+
+
+def test_fails_closed_when_points_are_missing_or_not_ok(baseline, tmp_path, capsys):
+    """Every lstm point deleted, and a gru gradient point stored as overflow with an infinite
+    norm: exit 1, each named."""
+    cand = _copy(baseline, tmp_path / "c")
+    lstm = [f for f in cand.glob("*.parquet") if (pd.read_parquet(f)["cell"] == "lstm").all()]
+    for f in lstm:
+        f.unlink()
+    gru = next(f for f in sorted(cand.glob("*.parquet"))
+               if (pd.read_parquet(f)["cell"] == "gru").all() and "grad_norm" in pd.read_parquet(f))
+    df = pd.read_parquet(gru)
+    df["status"], df["error"] = "overflow", "gradient not finite from distance 3"
+    df.loc[0, "grad_norm"] = float("inf")
+    df.to_parquet(gru, index=False)
+    assert compare_main([str(baseline), str(cand)]) == 1
+    out = capsys.readouterr().out
+    missing = [line for line in out.splitlines() if "missing from the candidate" in line]
+    assert len(missing) >= len(lstm) and all("cell=lstm" in line for line in missing if "point" in line)
+    assert "REGRESSION (point status overflow: gradient not finite from distance 3)" in out
+    assert "regression(s)" in out and "baseline points in the candidate" in out
+
+
+def test_non_finite_value_in_an_ok_point_is_a_regression(baseline, tmp_path, capsys):
+    def nan_time(df):
+        if "phase" in df and (df["cell"] == "rnn").all():
+            df.loc[0, "time_ms"] = float("nan")
+    assert compare_main([str(baseline), str(_copy(baseline, tmp_path / "c", nan_time))]) == 1
+    assert "REGRESSION (point non-finite values)" in capsys.readouterr().out

@@ -9,8 +9,11 @@
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Tuple
+from typing import Callable, Iterable, Iterator, Optional, Tuple
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -48,9 +51,25 @@ def backend_of(op_names: Iterable[str]) -> str:
     return "native"
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C++-level stderr (kineto prints a line at every profiler start and stop, which
+    would break the progress bar); Python exceptions still propagate with their messages."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def profile_step(step: Callable[[], object]) -> StepProfile:
     """Run `step` once under the profiler; peak live CPU bytes and the observed backend."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     names = {e.name for e in prof.events()}
     rnn_ops = tuple(sorted(n for n in names if "rnn" in n or "lstm" in n or "gru" in n))
