@@ -127,6 +127,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         ax = sns.lineplot(data=ladder, x="forget_bias", y="decay", hue="source", style="source",
                           marker="o", errorbar=("pi", 100))
         ax.axhline(0, color="k", lw=1)
+        sns.move_legend(ax, "lower right", title=None, fontsize="small")  # clear of the curves
         ax.set(xlabel="forget-gate bias added", ylabel="decay per step (log10); 0 = no decay")
         hl = lstm.sort_values("seq_len").groupby("forget_bias")["half_life"].last()
         md.append(report.figure("half_life_vs_forget_bias", ax.figure,

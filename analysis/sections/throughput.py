@@ -161,9 +161,14 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                             f"the matmul peak measured in the same point (median peak "
                             f"{p['calib_flops_per_s'].median() / 1e9:.0f} GFLOP/s); 1 layer, "
                             "unidirectional; bars: median, whiskers: range over seq_len and batch"))
-    grid = sns.relplot(data=uni.assign(peak_mib=uni["peak_mem_bytes"] / 2 ** 20), x="seq_len", y="peak_mib",
-                       hue="cell", style="backend", col="hidden_size", row="peak_mem_source", kind="line",
-                       marker="o", errorbar=None, height=3, aspect=1.1, facet_kws={"sharey": False})
+    reading = uni["peak_mem_source"].map({"cpu_allocation_events": "CPU allocations",
+                                          "cuda_max_memory_allocated": "CUDA max allocated"})
+    grid = sns.relplot(data=uni.assign(peak_mib=uni["peak_mem_bytes"] / 2 ** 20,
+                                       reading=reading.fillna(uni["peak_mem_source"])),
+                       x="seq_len", y="peak_mib", hue="cell", style="backend", col="hidden_size",
+                       row="reading", kind="line", marker="o", errorbar=None, height=3, aspect=1.2,
+                       facet_kws={"sharey": False})
+    grid.set_titles("{row_name}, hidden {col_name}")
     grid.set_axis_labels("seq_len", "peak memory (MiB)")
     md.append(report.figure("memory", grid.figure, "peak memory of a training step against seq_len "
                             "(1 layer, unidirectional); one row per reading (CPU: peak of live bytes "
