@@ -114,10 +114,10 @@ def trained_profiles(df: pd.DataFrame, report, claims: dict) -> str:
         return ""
     s = summarize(g)
     s["task"] = s["measure_task"]
-    t = interval_table(s, ["task", "cell", "forget_bias", "seq_len", "condition", "loss_kind"])
-    t = t[["task", "cell", "forget_bias", "seq_len", "condition", "loss_kind", "seeds", "decay_per_step",
-           "decay_lo", "decay_hi", "half_life", "slowest_gate"] + [c for c in t.columns if c.startswith("measure_")
-                                                                  and c != "measure_task"]]
+    base = ["task", "cell", "forget_bias", "seq_len", "condition", "loss_kind"]
+    t = interval_table(s, base)
+    keys = [k for k in group_keys(s, base) if k != "measure_task"]  # every key that tells rows apart
+    t = t[keys + ["seeds", "decay_per_step", "decay_lo", "decay_hi", "half_life", "slowest_gate"]]
     md = [report.table("trained_half_lives", t, "gradient half-life at init and after training, 95% "
                        "intervals; loss_kind random_projection: the fixed projection of the readout "
                        "(comparable with the gradients section); task_loss: the task's own loss "
@@ -135,9 +135,11 @@ def trained_profiles(df: pd.DataFrame, report, claims: dict) -> str:
                             "bias; band: range over seeds"))
     at = t[(t["seq_len"] == T) & (t["task"] == "adding") & (t["forget_bias"].isna() | (t["forget_bias"] == 0))
            & (t["loss_kind"] == "random_projection")]
-    pivot = at.pivot_table(index="cell", columns="condition", values="half_life", aggfunc="first")
+    names = [k for k in distinguishing(at) if k != "condition"]
+    at = at.assign(name=[label(r, names) for _, r in at.iterrows()])  # one name per configuration
+    pivot = at.pivot_table(index="name", columns="condition", values="half_life", aggfunc="first")
     if {"init", "trained"} <= set(pivot.columns):
-        parts = [f"{cell} {row['init']} -> {row['trained']}" for cell, row in pivot.iterrows()]
+        parts = [f"{name} {row['init']} -> {row['trained']}" for name, row in pivot.iterrows()]
         claims["reach"] = (f"half-life init -> trained (adding, T={T}, random projection of the readout), "
                            "steps [95% interval]: " + ", ".join(parts))
     return "\n".join(md)
