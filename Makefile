@@ -12,9 +12,15 @@ REPORT ?= results/report
 CI_STORE ?= results/ci/store
 BASELINE ?= results/baseline
 COMPARE_FLAGS ?=
+# A/B mode of ci-bench: BASE=<git ref> (another commit) or BASE_PYTHON=<python> (another torch)
+BASE ?=
+BASE_PYTHON ?=
+ROUNDS ?= 5
+CI_AB ?= results/ci/ab
+CI_HISTORY ?= results/ci/history
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow test-gpu bench report ci-bench baseline bench-pytest clean
+.PHONY: help venv test test-slow test-gpu bench report ci-bench ci-history baseline bench-pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -44,18 +50,27 @@ bench: venv ## run the preset sweep EXP (default: every measure) and write the r
 report: venv ## rebuild tables, figures and report.md from the stored records only
 	$(PY) -m analysis.report $(STORE) --out $(REPORT)
 
-ci-bench: venv ## CI regression check against results/baseline (non-zero exit on regression)
+ci-bench: venv ## CI regression check: A/B against BASE=<ref> or BASE_PYTHON=<python>, else against results/baseline
+	rm -f results/ci/verdict.md
+ifneq ($(BASE)$(BASE_PYTHON),)
+	$(PY) -m bench.ab $(if $(BASE),--base $(BASE)) $(if $(BASE_PYTHON),--base-python $(BASE_PYTHON)) \
+		--rounds $(ROUNDS) --out $(CI_AB)
+	$(PY) -m analysis.compare --ab $(CI_AB) --out results/ci/verdict.md --history $(CI_HISTORY) $(COMPARE_FLAGS)
+else
 	rm -rf $(CI_STORE) $(CI_STORE)-confirm
 	$(PY) -m bench.suite ci results_dir=$(CI_STORE)
 	@# A timing regression must show again in a fresh confirmation run (a transient load on a
 	@# shared runner does not repeat; a real slowdown does).
-	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) --out results/ci/verdict.md $(COMPARE_FLAGS); \
-	rc=$$?; if [ $$rc -eq 1 ]; then \
+	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) $(COMPARE_FLAGS) > /dev/null; rc=$$?; \
+	[ $$rc -eq 2 ] && exit 2; cands="$(CI_STORE)"; if [ $$rc -eq 1 ]; then \
 	  echo "ci-bench: regression seen; re-measuring once to confirm"; \
-	  $(PY) -m bench.suite ci results_dir=$(CI_STORE)-confirm && \
-	  $(PY) -m analysis.compare $(BASELINE) $(CI_STORE) $(CI_STORE)-confirm \
-	    --out results/ci/verdict.md $(COMPARE_FLAGS); rc=$$?; \
-	fi; exit $$rc
+	  $(PY) -m bench.suite ci results_dir=$(CI_STORE)-confirm; cands="$$cands $(CI_STORE)-confirm"; \
+	fi; \
+	$(PY) -m analysis.compare $(BASELINE) $$cands --out results/ci/verdict.md --history $(CI_HISTORY) $(COMPARE_FLAGS)
+endif
+
+ci-history: venv ## draw every CI metric across the commits in results/ci/history
+	$(PY) -m analysis.history $(CI_HISTORY) --out results/ci/history.png
 
 baseline: venv ## re-record results/baseline on this machine (commit it, name the machine)
 	rm -f $(BASELINE)/*.parquet
@@ -66,4 +81,4 @@ bench-pytest: venv ## pytest-benchmark micro-benchmarks, JSON history under resu
 		--benchmark-storage=results/pytest-benchmark --benchmark-autosave -q
 
 clean: ## remove generated results (keeps .venv, the baseline and GPU results)
-	rm -rf results/store results/report results/ci results/hydra
+	rm -rf results/store results/report results/ci/store* results/ci/ab results/ci/verdict.md results/hydra

@@ -1,10 +1,14 @@
-"""`python -m analysis.compare BASELINE CANDIDATE`: the CI regression verdict.
+"""`python -m analysis.compare BASELINE CANDIDATE | --ab DIR`: the CI regression verdict.
 
-Joins the two stores on the configuration hash and prints a markdown verdict table (metric,
-baseline, candidate, change, threshold, verdict), also written to --out. Exit 0: no regression;
-1: a regression; 2: unusable input (missing store, nothing in common, another device).
+Two modes (docs/architecture.md, "Regression tracking"). A/B (`--ab`, after `bench.ab`): head
+and base measured in interleaved rounds on the same machine in the same job, judged on paired
+rounds (analysis/paired.py); this is the mode that can tell a 10% slowdown from the machine's
+weather. Stored baseline: a candidate store against one recorded earlier (results/baseline), for
+machines that cannot build the base; its rules follow. Either prints a markdown verdict table,
+also written to --out, and may append it to a history store (--history). Exit 0: no
+regression; 1: a regression; 2: unusable input (missing store, nothing in common, another device).
 
-Rules
+Rules of the stored-baseline mode
 - fail closed: a baseline point missing from the candidate, stored with a status other than
   `ok`, or holding a non-finite value is a regression, named by its configuration; so is a
   baseline timing metric that the candidate lacks. Points are keyed by configuration hash.
@@ -18,14 +22,17 @@ Rules
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
+from analysis import paired
 from analysis.load import StoreError, load_store, of
+from bench.records import git_sha
 from analysis.sections.throughput import points, ratios
 
 GRAD_RTOL = 1e-9
@@ -39,33 +46,37 @@ THRESHOLDS = {"step/matmul": 0.20, "ratio": 0.20}
 # A candidate run whose calibration matmul reached under this fraction of the baseline's rate
 # shared the machine with other work: its timings are shown but not judged.
 CALIB_FLOOR = 0.75
-ENV = ["torch_version", "device_name", "threads"]
+# What decides a timing besides the code (bench.records.environment); printed side by side,
+# with what differs marked.
+ENV = ["torch_version", "device_name", "threads", "python_version", "cpu_model", "cpu_flags",
+       "cpu_capability", "onednn_version", "mkl_version", "cuda_version", "cudnn_version"]
 VALUES = {"gradients": "grad_norm", "throughput": "time_ms"}  # what must be finite, per measure
 
 
-def missing_or_bad(base: pd.DataFrame, cand: pd.DataFrame) -> List[dict]:
+def missing_or_bad(base: pd.DataFrame, cand: pd.DataFrame, key: str = "config_hash", name=None) -> List[dict]:
     """Fail closed: every baseline point must be in the candidate, stored `ok`, with finite
-    values. A point that is not is a regression, named by its configuration."""
+    values. A point that is not is a regression, named by its configuration. `key` pairs the
+    points: the configuration hash, or (A/B) the configuration without the versions."""
     out = []
-    cand_status = cand.groupby("config_hash")["status"].agg(lambda s: sorted(set(s)))
+    cand_status = cand.groupby(key)["status"].agg(lambda s: sorted(set(s)))
     finite = pd.Series(True, index=cand_status.index)
     for measure, col in VALUES.items():  # the values each measure's rows carry
         rows = cand[cand["measure"] == measure]
         if col in rows:
-            ok = rows.groupby("config_hash")[col].agg(lambda v: bool(np.isfinite(v.astype(float)).all()))
+            ok = rows.groupby(key)[col].agg(lambda v: bool(np.isfinite(v.astype(float)).all()))
             finite.loc[ok.index] &= ok
-    for chash, rows in base.groupby("config_hash"):
-        name = point_name(rows.iloc[0])
+    for chash, rows in base.groupby(key):
+        what = (name or point_name)(rows.iloc[0])
         if chash not in cand_status.index:
             problem = "missing from the candidate"
         elif cand_status[chash] != ["ok"]:
-            bad = cand[(cand["config_hash"] == chash) & (cand["status"] != "ok")]
+            bad = cand[(cand[key] == chash) & (cand["status"] != "ok")]
             problem = f"status {', '.join(s for s in cand_status[chash] if s != 'ok')}: {bad['error'].iloc[0]}"[:200]
         elif not finite[chash]:
             problem = "non-finite values"
         else:
             continue
-        out.append({"metric": f"point {name}", "baseline": np.nan, "candidate": np.nan, "change": np.nan,
+        out.append({"metric": f"point {what}", "baseline": np.nan, "candidate": np.nan, "change": np.nan,
                     "threshold": np.nan, "verdict": f"REGRESSION (point {problem})"})
     return out
 
@@ -77,17 +88,17 @@ def point_name(row: pd.Series) -> str:
     return f"{row['config_hash']} ({' '.join(parts)})"
 
 
-def gradient_verdicts(base: pd.DataFrame, cand: pd.DataFrame) -> List[dict]:
-    keys = ["config_hash", "condition", "layer", "t"]
+def gradient_verdicts(base: pd.DataFrame, cand: pd.DataFrame, key: str = "config_hash", name=None) -> List[dict]:
+    keys = [key, "condition", "layer", "t"]
     b, c = of(base, "gradients"), of(cand, "gradients")
     j = b.set_index(keys)["grad_norm"].to_frame("b").join(c.set_index(keys)["grad_norm"].to_frame("c"), how="left")
     out = []
-    for chash, g in j.groupby(level="config_hash"):
+    for chash, g in j.groupby(level=key):
         if g["c"].isna().all():
             continue  # not ok or missing in the candidate: missing_or_bad names it
         rel = ((g["c"] - g["b"]).abs() / g["b"].abs().where(g["b"] != 0, 1.0)).max()
-        first = b[b["config_hash"] == chash].iloc[0]
-        out.append({"metric": f"grad_norm {point_name(first)} (max rel. diff over t)",
+        first = b[b[key] == chash].iloc[0]
+        out.append({"metric": f"grad_norm {(name or point_name)(first)} (max rel. diff over t)",
                     "baseline": g["b"].median(), "candidate": g["c"].median(), "change": rel,
                     "threshold": GRAD_RTOL, "verdict": "REGRESSION (correctness)" if not rel <= GRAD_RTOL else "ok"})
     return out
@@ -161,30 +172,50 @@ def timing_verdicts(base: pd.DataFrame, cands: List[pd.DataFrame]) -> List[dict]
     return out
 
 
-def environment(df: pd.DataFrame) -> dict:
-    return {k: ", ".join(sorted(df[k].dropna().astype(str).unique())) for k in ENV if k in df}
+def environment(df: pd.DataFrame, keys: List[str] = ENV) -> dict:
+    return {k: ", ".join(sorted(df[k].dropna().astype(str).unique())) if k in df else "" for k in keys}
 
 
-def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refuse") -> tuple[int, str]:
-    """(exit code, markdown). Extra candidates are confirmation runs of the same preset.
-    on_other_device: what to do when the device names differ: `refuse` (exit 2), `gradients`
-    (compare gradients only; timings listed as skipped), `all`."""
+def environment_table(left: pd.DataFrame, right: pd.DataFrame, names: Tuple[str, str],
+                      keys: List[str] = ENV) -> List[str]:
+    """Markdown rows: each environment key on both sides, `**differs**` where it does."""
+    a, b = environment(left, keys), environment(right, keys)
+    rows = [f"| | {names[0]} | {names[1]} |", "|---|---|---|"]
+    rows += [f"| {k} | {a[k]} | {b[k]} |" + (" **differs**" if a[k] != b[k] else "") for k in keys]
+    return rows
+
+
+def summarise(table: pd.DataFrame, points: str) -> Tuple[int, str]:
+    """(exit code, verdict line) of a verdict table."""
+    bad = table["verdict"].str.startswith("REGRESSION")
+    inconclusive = table["verdict"].str.startswith(("inconclusive", "skipped"))
+    judged = f"{int((~inconclusive).sum())} of {len(table)} metrics judged, {int(inconclusive.sum())} inconclusive"
+    summary = f"{int(bad.sum())} regression(s); {judged}; {points}" if bad.any() else f"no regression; {judged}; {points}"
+    return (1 if bad.any() else 0), f"**Verdict: {summary}.**"
+
+
+def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refuse") -> Tuple[int, str, pd.DataFrame]:
+    """(exit code, markdown, verdict table) against a stored baseline. Extra candidates are
+    confirmation runs of the same preset. on_other_device: what to do when the device names
+    differ: `refuse` (exit 2), `gradients` (compare gradients only; timings listed as skipped),
+    `all`."""
+    empty = pd.DataFrame()
     try:
         base = load_store(baseline)
         cands = [load_store(c) for c in candidates]
     except StoreError as exc:
-        return 2, f"compare: {exc}"
+        return 2, f"compare: {exc}", empty
     cand, candidate = cands[0], candidates[0]
     eb, ec = environment(base), environment(cand)
     other_device = eb.get("device_name") != ec.get("device_name")
     if other_device and on_other_device == "refuse":
         return 2, (f"compare: the baseline was measured on {eb.get('device_name')!r} and the candidate on "
                    f"{ec.get('device_name')!r}: refusing to compare across devices (record a baseline "
-                   "on this machine with `make baseline`, or pass --on-other-device gradients|all)")
+                   "on this machine with `make baseline`, or pass --on-other-device gradients|all)"), empty
     common = set(base["config_hash"]) & set(cand["config_hash"])
     if not common:
         return 2, (f"compare: no points in common between {baseline} and {candidate} "
-                   "(different presets or configurations)")
+                   "(different presets or configurations)"), empty
     rows = missing_or_bad(base, cand) + gradient_verdicts(base, cand)
     if other_device and on_other_device == "gradients":
         rows.append({"metric": "timings", "baseline": np.nan, "candidate": np.nan, "change": np.nan,
@@ -192,40 +223,117 @@ def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refu
     else:
         rows += timing_verdicts(base, cands)
     table = pd.DataFrame(rows, columns=["metric", "baseline", "candidate", "change", "threshold", "verdict"])
-    header = ["| | baseline | candidate |", "|---|---|---|"]
-    header += [f"| {k} | {eb.get(k, '')} | {ec.get(k, '')} |" + (" **differs**" if eb.get(k) != ec.get(k) else "")
-               for k in ENV]
+    header = environment_table(base, cand, ("baseline", "candidate"))
     rates = [calibration(base)] + [calibration(c) for c in cands]
     header += ["", "Calibration matmul (median FLOP/s of the run): baseline "
                f"{rates[0] / 1e9:.0f} G, candidate{'s' if len(cands) > 1 else ''} "
                + ", ".join(f"{r / 1e9:.0f} G ({r / rates[0]:.0%})" for r in rates[1:])]
-    bad = table["verdict"].str.startswith("REGRESSION")
-    inconclusive = table["verdict"].str.startswith(("inconclusive", "skipped"))
-    judged = f"{int((~inconclusive).sum())} of {len(table)} metrics judged, {int(inconclusive.sum())} inconclusive"
-    summary = (f"{int(bad.sum())} regression(s); {judged}; {len(common)} of "
-               f"{base['config_hash'].nunique()} baseline points in the candidate"
-               if bad.any() else f"no regression; {judged}; all {len(common)} baseline points in the candidate")
-    text = "\n".join(["# rnn-bench regression check", "", *header, "",
-                      table.to_markdown(index=False, floatfmt=".4g"), "", f"**Verdict: {summary}.**", ""])
-    return (1 if bad.any() else 0), text
+    points = (f"{len(common)} of {base['config_hash'].nunique()} baseline points in the candidate")
+    code, verdict = summarise(table, points)
+    text = "\n".join(["# rnn-bench regression check (stored baseline)", "", *header, "",
+                      table.to_markdown(index=False, floatfmt=".4g"), "", verdict, ""])
+    return code, text, table
+
+
+def compare_ab(directory: Path, threshold: float = paired.THRESHOLD) -> Tuple[int, str, pd.DataFrame]:
+    """(exit code, markdown, verdict table) of an interleaved A/B run (`bench.ab`): head's
+    points against base's, fail closed, gradients exact, timings on paired rounds."""
+    try:
+        meta, sides = paired.load_ab(directory)
+    except StoreError as exc:
+        return 2, f"compare: {exc}", pd.DataFrame()
+    base, head = sides["base"], sides["head"]
+    rows: Dict[str, dict] = {}
+    for k, (b, h) in enumerate(zip(base, head), start=1):
+        for row in missing_or_bad(b[b["status"] == "ok"], h, key="pair_key", name=paired.label):
+            rows.setdefault(row["metric"], {**row, "rounds": []})["rounds"].append(k)
+        for _, r in b[b["status"] != "ok"].drop_duplicates("pair_key").iterrows():
+            metric = f"point {paired.label(r)}"
+            rows.setdefault(metric, {"metric": metric, "verdict": f"inconclusive: base point {r['status']}",
+                                     "rounds": []})["rounds"].append(k)
+    out = [{**r, "rounds": len(r["rounds"])} for r in rows.values()]
+    out += [{**r, "rounds": 1} for r in gradient_verdicts(base[0], head[0], key="pair_key", name=paired.label)]
+    for r in out:
+        r["base"], r["head"] = r.pop("baseline", np.nan), r.pop("candidate", np.nan)
+    out += [{"metric": r["metric"], "base": r["base_ms"], "head": r["head_ms"], "change": r["ratio"] - 1,
+             "interval": f"[{r['ratio_lo'] - 1:+.1%}, {r['ratio_hi'] - 1:+.1%}]", "rounds": r["rounds"],
+             "threshold": r["threshold"], "verdict": r["verdict"],
+             "change_lo": r["ratio_lo"] - 1, "change_hi": r["ratio_hi"] - 1}
+            for r in paired.timing_verdicts(sides, threshold)]
+    shown = ["metric", "base", "head", "change", "interval", "rounds", "threshold", "verdict"]
+    table = pd.DataFrame(out, columns=shown + ["change_lo", "change_hi"])
+    b0, h0 = pd.concat(base), pd.concat(head)
+    keys = ["git_sha", *ENV, "measure_version"]
+    header = [f"Base: {meta['base']}; head: {meta['head']}. {meta['rounds']} rounds, each side in its own "
+              f"process, order alternating; {meta.get('seconds', float('nan')):.0f} s.", "",
+              *environment_table(b0, h0, ("base", "head"), keys), ""]
+    calib = [(calibration(b), calibration(h)) for b, h in zip(base, head)]
+    header.append("Calibration matmul, head/base per round (same machine, same time; a slower torch "
+                  "matmul shows here): " + ", ".join(f"{h / b:.2f}" for b, h in calib if b > 0))
+    new = paired.new_points(sides)
+    if new:
+        header += ["", f"New in head, not judged ({len(new)}): " + "; ".join(new)]
+    n_base = len(set().union(*(set(b["pair_key"]) for b in base)))
+    code, verdict = summarise(table, f"{n_base} base points")
+    text = "\n".join(["# rnn-bench regression check (A/B, interleaved)", "", *header, "",
+                      table[shown].to_markdown(index=False, floatfmt=".4g"), "",
+                      f"Timing: change = head/base - 1 from paired rounds, [95% interval]; a regression "
+                      f"is an interval wholly above +{threshold:.0%}. Gradients: float64, relative "
+                      f"{GRAD_RTOL:g}.", "", verdict, ""])
+    table["mode"], table["base_ref"] = "ab", meta["base"]
+    table["head_sha"], table["base_sha"] = h0["git_sha"].iloc[0], b0["git_sha"].iloc[0]
+    table["device_name"] = h0["device_name"].dropna().iloc[0] if h0["device_name"].notna().any() else ""
+    return code, text, table
+
+
+def append_history(table: pd.DataFrame, history: Path) -> Path:
+    """Append one run's per-metric results to the history store (one file per run, keyed by
+    the head commit and time; nothing already stored is rewritten)."""
+    history = Path(history)
+    history.mkdir(parents=True, exist_ok=True)
+    t = table.copy()
+    stamp = dt.datetime.now(dt.timezone.utc)
+    t["timestamp"] = stamp.isoformat(timespec="seconds")
+    if "head_sha" not in t:
+        t["head_sha"] = git_sha()
+    for col in t.columns:
+        if t[col].dtype == object:
+            t[col] = t[col].astype(str)
+    path = history / f"{stamp:%Y%m%dT%H%M%S}-{t['head_sha'].iloc[0]}.parquet"
+    t.to_parquet(path, index=False)
+    return path
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.compare", description=__doc__.split("\n")[0])
-    parser.add_argument("baseline")
-    parser.add_argument("candidate", nargs="+",
-                        help="candidate store; more than one: confirmation runs, a timing metric "
+    parser.add_argument("stores", nargs="*", metavar="STORE",
+                        help="BASELINE CANDIDATE [CONFIRMATION ...]: a candidate run against a stored "
+                             "baseline; more than one candidate: confirmation runs, a timing metric "
                              "regresses only if it regresses in every one")
+    parser.add_argument("--ab", metavar="DIR", help="judge an A/B run of `python -m bench.ab` instead")
+    parser.add_argument("--threshold", type=float, default=paired.THRESHOLD,
+                        help="A/B: the relative slowdown an interval must wholly exceed (default %(default)s)")
     parser.add_argument("--out", help="also write the verdict table here (markdown)")
+    parser.add_argument("--history", metavar="DIR", help="append this run's per-metric results here "
+                        "(`python -m analysis.history DIR` draws them)")
     parser.add_argument("--on-other-device", choices=["refuse", "gradients", "all"], default="refuse",
                         help="when the device names differ: refuse (exit 2, default), compare "
                              "gradients only, or compare all")
     args = parser.parse_args(argv)
-    code, text = compare(Path(args.baseline), [Path(c) for c in args.candidate], args.on_other_device)
+    if args.ab and args.stores or not args.ab and len(args.stores) < 2:
+        parser.error("give either BASELINE CANDIDATE [CONFIRMATION ...] or --ab DIR")
+    if args.ab:
+        code, text, table = compare_ab(Path(args.ab), args.threshold)
+    else:
+        code, text, table = compare(Path(args.stores[0]), [Path(c) for c in args.stores[1:]], args.on_other_device)
+        table["mode"], table["base_ref"] = "stored baseline", str(args.stores[0])
     print(text, file=sys.stderr if code == 2 else sys.stdout)
-    if args.out and code != 2:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    if code != 2:
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(text)
+        if args.history:
+            print(f"history: appended {append_history(table, Path(args.history))}", file=sys.stderr)
     return code
 
 

@@ -5,6 +5,8 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Dict, List
@@ -65,6 +67,43 @@ def git_sha() -> str:
     return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
 
 
+# CPU flags that decide which kernels oneDNN, MKL and aten pick (the rest of /proc/cpuinfo's
+# list does not change a number this suite measures).
+SIMD_FLAGS = re.compile(r"^(sse4_2|avx|avx2|fma|f16c|avx512\w*|amx\w*|avx_vnni\w*)$")
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Dict[str, Any]:
+    """What besides the code decides a timing: the libraries torch was built with, the CPU
+    and its vector extensions, the interpreter. Compared by `analysis.compare`, never hashed."""
+    config = torch.__config__.show()
+    onednn = re.search(r"(?:MKL-DNN|oneDNN) (v[\d.]+)", config)
+    mkl = re.search(r"Math Kernel Library Version ([\w.-]+)", config)
+    flags: List[str] = []
+    cpu_model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name") and not cpu_model:
+                    cpu_model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = sorted(f for f in line.split(":", 1)[1].split() if SIMD_FLAGS.match(f))
+                    break
+    except OSError:
+        pass
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {
+        "python_version": platform.python_version(),
+        "cpu_model": cpu_model or platform.processor() or platform.machine(),
+        "cpu_flags": " ".join(flags),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_version": onednn.group(1) if onednn else "",
+        "mkl_version": mkl.group(1) if mkl else "",
+        "cuda_version": torch.version.cuda or "",
+        "cudnn_version": str(cudnn or ""),
+    }
+
+
 def provenance(device_name: str, backend: str, threads: int) -> Dict[str, Any]:
     return {
         "torch_version": torch.__version__,
@@ -73,6 +112,7 @@ def provenance(device_name: str, backend: str, threads: int) -> Dict[str, Any]:
         "threads": threads,
         "git_sha": git_sha(),
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **environment(),
     }
 
 

@@ -58,6 +58,13 @@ def test_records_carry_config_and_provenance(make_cfg, tmp_path):
     assert frame["dtype"].unique().tolist() == ["float64"]
     assert frame["forget_bias"].isna().all()  # not an LSTM: no forget gate
     assert sorted(frame["t"]) == list(range(6))
+    # the environment that decides a timing besides the code, as the A/B verdict compares it
+    import platform, torch
+    assert frame["python_version"].iloc[0] == platform.python_version()
+    assert frame["cpu_capability"].iloc[0] == torch.backends.cpu.get_cpu_capability()
+    if torch.backends.mkldnn.is_available():
+        assert frame["onednn_version"].iloc[0].startswith("v")
+    assert frame["cpu_model"].iloc[0] and "cpu_flags" in frame
 
 
 KILLED_WRITER = """
