@@ -7,8 +7,11 @@ from typing import List, Tuple
 
 import pandas as pd
 
+from bench.config import MODEL_DEFAULTS
+
 CONFIG_COLUMNS = ["cell", "input_size", "hidden_size", "num_layers", "bidirectional", "forget_bias",
-                  "seq_len", "batch_size", "device", "dtype", "seed"]
+                  "init", "gain", "nonlinearity", "chrono_tmax", "seq_len", "batch_size", "device",
+                  "dtype", "seed"]
 
 
 class StoreError(Exception):
@@ -34,6 +37,11 @@ def load_store(store: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) 
         what = f"only unreadable files ({len(bad)})" if bad else "no record files"
         raise StoreError(f"the record store {store} holds {what}: run `make bench` first")
     df = pd.concat(frames, ignore_index=True)
+    for key, default in MODEL_DEFAULTS.items():  # points stored before the key existed
+        if key not in df.columns:
+            df[key] = default
+        elif default is not None:
+            df[key] = df[key].where(df[key].notna(), default)
     for col in ("measure", "status"):
         if col not in df.columns:
             raise StoreError(f"the record store {store} has no `{col}` column: not an rnn-bench store")

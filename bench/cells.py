@@ -1,4 +1,5 @@
-"""The model registry (keyed by `model.cell`) and the gate-level reference LSTM.
+"""Cell implementations the registry (bench/registry.py) builds on: the gate-level reference
+LSTM, the layer-by-layer split of a stacked module, the FLOP count of a G-gate cell.
 
 Every model has the `torch.nn.LSTM` call contract, sequence first:
     input (T, B, I), state -> output (T, B, D*H), state      (D = 2 if bidirectional else 1)
@@ -114,43 +115,6 @@ class ReferenceLSTM(nn.Module):
         return output, state, forget
 
 
-def _rnn(input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False
-         ) -> nn.Module:
-    return nn.RNN(input_size, hidden_size, num_layers=num_layers, nonlinearity="tanh",
-                  bidirectional=bidirectional)
-
-
-# model.cell -> builder(input_size, hidden_size, *, num_layers, bidirectional)
-CELLS: Dict[str, Callable[..., nn.Module]] = {
-    "rnn": _rnn,
-    "lstm": nn.LSTM,
-    "gru": nn.GRU,
-    "ref_lstm": ReferenceLSTM,
-}
-GATES = {"rnn": 1, "gru": 3, "lstm": 4, "ref_lstm": 4}  # G: gate blocks per weight matrix
-
-
-def build_model(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                bidirectional: bool = False, forget_bias: Optional[float] = None) -> nn.Module:
-    """The registry's model for `cell`, with `forget_bias` added to every forget-gate bias."""
-    model = CELLS[cell](input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional)
-    if forget_bias is not None:
-        add_forget_bias(model, forget_bias)
-    return model
-
-
-def add_forget_bias(model: nn.Module, value: float) -> None:
-    """Add `value` to the forget-gate slice [H:2H] of bias_ih of every layer and direction.
-
-    Only bias_ih is shifted, so the effective bias b_ih + b_hh moves by exactly `value`.
-    """
-    H = model.hidden_size
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.startswith("bias_ih"):
-                p[H:2 * H] += value
-
-
 def layer_stack(model: nn.Module) -> List[nn.Module]:
     """The model split into single-layer modules with the same weights (copies).
 
@@ -170,7 +134,7 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
     return layers
 
 
-def step_flops(cell: str, input_size: int, hidden_size: int, num_layers: int,
+def step_flops(gates: int, input_size: int, hidden_size: int, num_layers: int,
                bidirectional: bool, seq_len: int, batch_size: int) -> Tuple[int, int]:
     """(forward, backward) matmul FLOPs of one training pass, as FlopCounterMode counts them
     on aten's native loop (tests/test_throughput.py holds it there within 1%); for the fused
@@ -183,7 +147,7 @@ def step_flops(cell: str, input_size: int, hidden_size: int, num_layers: int,
                gradient 2*G*H*H * (T-1) * B (the initial state does not require grad).
     Gate nonlinearities and the optimiser step are left out, as the counter leaves them out.
     """
-    D, G, H, T, B = (2 if bidirectional else 1), GATES[cell], hidden_size, seq_len, batch_size
+    D, G, H, T, B = (2 if bidirectional else 1), gates, hidden_size, seq_len, batch_size
     fwd = bwd = 0
     for k in range(num_layers):
         in_k = input_size if k == 0 else D * H

@@ -13,12 +13,16 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from bench.registry import INITS, REGISTRY, family
 
-class Cell(str, Enum):
-    rnn = "rnn"
-    lstm = "lstm"
-    gru = "gru"
-    ref_lstm = "ref_lstm"
+# The `model.cell` choices are the registered cells (bench/registry.py).
+Cell = Enum("Cell", {name: name for name in REGISTRY}, type=str)
+Init = Enum("Init", {name: name for name in INITS}, type=str)
+
+
+class Nonlinearity(str, Enum):
+    tanh = "tanh"
+    relu = "relu"
 
 
 class Device(str, Enum):
@@ -55,6 +59,12 @@ class ModelConfig:
     bidirectional: bool = False
     # Added to the forget-gate slice of every bias (LSTM family only); null = PyTorch default.
     forget_bias: Optional[float] = None
+    # Initialisation (bench/init_schemes.py): default (PyTorch's), orthogonal, identity, xavier,
+    # chrono (gated cells; T_max = chrono_tmax, null: data.seq_len); gain scales W_hh.
+    init: Init = Init.default
+    gain: float = 1.0
+    nonlinearity: Nonlinearity = Nonlinearity.tanh  # rnn only
+    chrono_tmax: Optional[int] = None
 
 
 @dataclass
@@ -120,7 +130,10 @@ class Config:
 
 MEASURE_SCHEMAS = {"gradients": GradientsConfig, "throughput": ThroughputConfig,
                    "long_range": LongRangeConfig}
-LSTM_FAMILY = {Cell.lstm.value, Cell.ref_lstm.value}
+LSTM_FAMILY = set(family("lstm"))
+# Model keys added after records were first stored: at these values they are left out of the
+# configuration hash (bench/records.py), so that stored points keep their hashes.
+MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None}
 
 
 def register_configs() -> None:
@@ -147,10 +160,7 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value}: must be a positive int")
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"threads={cfg.threads}: must be a positive int or null")
-    cell = _value(cfg.model.cell)
-    if cfg.model.forget_bias is not None and cell not in LSTM_FAMILY:
-        raise ConfigError(f"model.forget_bias={cfg.model.forget_bias}: only for the LSTM family "
-                          f"(model.cell in {sorted(LSTM_FAMILY)}), not for model.cell={cell}")
+    validate_model(cfg.model)
     if cfg.suite:
         raise ConfigError(f"experiment is a suite of {list(cfg.suite)}: run it with "
                           "`python -m bench.suite NAME` or `make bench EXP=NAME`")
@@ -186,6 +196,32 @@ def validate(cfg: DictConfig) -> None:
         if task == "adding_hs97" and cfg.data.seq_len < 22:
             raise ConfigError(f"data.seq_len={cfg.data.seq_len}: adding_hs97 needs seq_len >= 22 "
                               "(first marker in the first 10 steps, second in the first T/2 - 1)")
+
+
+def validate_model(m: DictConfig) -> None:
+    """The model keys against the cell's registry entry: one line naming the keys."""
+    cell = _value(m.cell)
+    entry = REGISTRY[cell]
+    init, nonlin = _value(m.init), _value(m.nonlinearity)
+    if m.forget_bias is not None and cell not in LSTM_FAMILY:
+        raise ConfigError(f"model.forget_bias={m.forget_bias}: only for the LSTM family "
+                          f"(model.cell in {sorted(LSTM_FAMILY)}), not for model.cell={cell}")
+    if init not in entry.inits:
+        raise ConfigError(f"model.init={init} with model.cell={cell}: allowed for {cell}: "
+                          f"{', '.join(i for i in INITS if i in entry.inits)}")
+    if nonlin not in entry.nonlinearities:
+        raise ConfigError(f"model.nonlinearity={nonlin} with model.cell={cell}: allowed for {cell}: "
+                          f"{', '.join(entry.nonlinearities)}")
+    if not m.gain > 0:
+        raise ConfigError(f"model.gain={m.gain}: must be > 0 (it scales the recurrent matrix)")
+    if init == "chrono" and m.forget_bias is not None:
+        raise ConfigError(f"model.init=chrono with model.forget_bias={m.forget_bias}: both set the "
+                          "forget-gate bias; use one")
+    if m.chrono_tmax is not None and init != "chrono":
+        raise ConfigError(f"model.chrono_tmax={m.chrono_tmax} with model.init={init}: chrono_tmax "
+                          "is chrono's T_max; set model.init=chrono or drop it")
+    if m.chrono_tmax is not None and m.chrono_tmax < 2:
+        raise ConfigError(f"model.chrono_tmax={m.chrono_tmax}: must be >= 2")
 
 
 def validate_on_device(cfg: DictConfig, device: str) -> None:

@@ -8,6 +8,7 @@ from typing import Iterator, Optional
 import torch
 
 from bench.config import ConfigError
+from bench.registry import spec
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 # The dtype a measure uses when the config leaves `dtype` null: gradients in float64 so that
@@ -44,19 +45,21 @@ def device_name(device: str) -> str:
 def effective_backend(cell: str, device: str, dtype: str, requested: str) -> str:
     """The kernel family that runs `cell`, as recorded in every row.
 
-    On CPU only nn.LSTM has a oneDNN path (float32/bfloat16); nn.RNN and nn.GRU always run
-    aten's native loop. On CUDA every torch.nn cell goes to cuDNN unless it is switched off.
-    `ref_lstm` is a Python loop over aten ops: always native.
+    The registry says which fused backend can run a cell on each device (`CellSpec.fused`): on
+    CPU only nn.LSTM has one (oneDNN, float32/bfloat16); on CUDA the torch.nn cells go to cuDNN
+    unless it is switched off. A cell without one (ref_lstm, a Python loop) is always native.
     """
     if requested == "onednn" and device != "cpu" or requested == "cudnn" and device != "cuda":
         raise ConfigError(f"measure.backend={requested}: not available on device={device} "
                           f"(allowed there: auto, native, {'onednn' if device == 'cpu' else 'cudnn'})")
-    if cell == "ref_lstm" or requested == "native":
+    fused = spec(cell).fused.get(device)
+    if requested == "native" or fused is None:
+        if requested in ("onednn", "cudnn"):
+            raise ConfigError(f"measure.backend={requested}: {cell} has no fused kernel on {device}")
         return "native"
     if device == "cuda":
         return "cudnn" if torch.backends.cudnn.is_available() else "native"
-    onednn = (cell == "lstm" and dtype in ("float32", "bfloat16")
-              and torch.backends.mkldnn.is_available())
+    onednn = dtype in ("float32", "bfloat16") and torch.backends.mkldnn.is_available()
     if requested == "onednn" and not onednn:
         raise ConfigError(f"measure.backend=onednn: oneDNN runs only lstm in float32/bfloat16 "
                           f"on CPU, not {cell} in {dtype}")

@@ -14,7 +14,7 @@ from typing import Any, Dict, List
 import pandas as pd
 import torch
 
-from bench.config import LSTM_FAMILY
+from bench.config import LSTM_FAMILY, MODEL_DEFAULTS
 from bench.tasks import TASK_SPECS
 
 STATUSES = ("ok", "overflow", "oom", "failed")
@@ -45,11 +45,16 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> 
             flat.pop("measure_solve_mse", None)
     if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY:
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
+    if flat.get("init") == "chrono" and flat.get("chrono_tmax") is None:
+        flat["chrono_tmax"] = flat["seq_len"]  # chrono's T_max defaults to the sequence length
     return flat
 
 
 def config_hash(point: Dict[str, Any]) -> str:
-    """Stable 16-hex-digit hash of a point's configuration (names the record file)."""
+    """Stable 16-hex-digit hash of a point's configuration (names the record file). Model keys
+    added later (`MODEL_DEFAULTS`) are left out at their default values, so that points stored
+    before they existed keep their hashes; at any other value they are hashed."""
+    point = {k: v for k, v in point.items() if not (k in MODEL_DEFAULTS and v == MODEL_DEFAULTS[k])}
     blob = json.dumps(point, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

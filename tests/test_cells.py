@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cells import CELLS, GATES, ReferenceLSTM, add_forget_bias, build_model, layer_stack
+from bench.cells import ReferenceLSTM, layer_stack
+from bench.registry import REGISTRY, build_model
 
 TOL = 1e-12
 
@@ -64,7 +65,7 @@ def test_reference_lstm_rejects_wrong_input_size():
         ReferenceLSTM(5, 6)(torch.randn(3, 2, 4))
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", sorted(REGISTRY))
 @pytest.mark.parametrize("bidir", [False, True])
 def test_registry_contract_and_parameter_counts(cell, bidir):
     """Every cell: (T, B, I) -> (T, B, D*H); parameter count = G * D * sum over layers of
@@ -73,7 +74,7 @@ def test_registry_contract_and_parameter_counts(cell, bidir):
     model = build_model(cell, I, H, L, bidir)
     out, _ = model(torch.randn(5, 3, I))
     assert out.shape == (5, 3, D * H)
-    expected = sum(GATES[cell] * D * H * ((I if k == 0 else D * H) + H + 2) for k in range(L))
+    expected = sum(REGISTRY[cell].gates * D * H * ((I if k == 0 else D * H) + H + 2) for k in range(L))
     assert sum(p.numel() for p in model.parameters()) == expected
 
 
@@ -98,7 +99,7 @@ def test_forget_bias_shifts_only_the_forget_slice(cell):
             assert diff.abs().max() == 0
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", sorted(REGISTRY))
 def test_layer_stack_equals_fused_module(cell):
     model = build_model(cell, 3, 5, 3, True).double()
     x = torch.randn(6, 2, 3, dtype=torch.float64)

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cells import CELLS, build_model, lstm_cell
+from bench.cells import lstm_cell
+from bench.registry import REGISTRY, build_model
 from bench.measures.gradients import distance, profile_rows, projection
 
 TOL = 1e-12
@@ -117,7 +118,7 @@ def test_fused_module_gradients_equal_step_by_step_unroll(cell):
     assert max(abs(a - b) for a, b in zip(fused, unrolled)) <= TOL
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", sorted(REGISTRY))
 def test_bidirectional_profile_is_u_shaped(cell):
     model = build_model(cell, 4, H, bidirectional=True).double()
     rows = profile_rows(model, torch.randn(T, B, 4, dtype=torch.float64), seed=0, condition="init")
@@ -128,7 +129,7 @@ def test_bidirectional_profile_is_u_shaped(cell):
     assert norms[0] > max(middle) and norms[-1] > max(middle)
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", sorted(REGISTRY))
 def test_layer_rows_and_fused_x_grad(cell):
     """num_layers = 3: rows for layers 0..2; layer 0 (the fused module's x.grad) equals the
     input gradient of the layer-by-layer copy, and layer 2 is the top layer's input."""
@@ -193,3 +194,49 @@ def test_gate_theory_is_the_slowest_unit_not_the_mean():
     assert rows[0]["gate_decay_per_step"] == pytest.approx(slowest, abs=1e-12)
     assert rows[0]["slowest_gate"] == pytest.approx(10 ** slowest, abs=1e-12)
     assert abs(rows[0]["gate_decay_per_step"] - mean) > 0.1
+
+
+def _positive_relu_rnn(W_hh, n=H):
+    """ReLU RNN with W_ih = I, zero biases and x >= 0: every pre-activation stays >= 0, the ReLU
+    is the identity on the trajectory, and dL/dx_{T-1-k} = (W_hh^T)^k w exactly."""
+    rnn = build_model("rnn", n, n, init="identity", nonlinearity="relu").double()
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.eye(n, dtype=torch.float64))
+        rnn.weight_hh_l0.copy_(W_hh)
+    return rnn
+
+
+def test_identity_relu_rnn_keeps_the_gradient_norm():
+    """IRNN (Le et al. 2015): W_hh = I from `model.init=identity`, relu: the norm is the same at
+    every distance."""
+    rnn = build_model("rnn", H, H, init="identity", nonlinearity="relu").double()
+    assert torch.equal(rnn.weight_hh_l0, torch.eye(H, dtype=torch.float64))
+    x = torch.rand(T, B, H, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        rnn.weight_ih_l0.abs_()
+    norms = _norms(profile_rows(rnn, x, seed=0, condition="init"))
+    assert max(abs(n / norms[-1] - 1) for n in norms) < TOL
+
+
+def test_orthogonal_linear_rnn_keeps_the_gradient_norm_exactly():
+    """An orthogonal W_hh (here a permutation, so x >= 0 keeps the ReLU linear) preserves the
+    norm of the backward vector at every step."""
+    perm = torch.eye(H, dtype=torch.float64)[torch.randperm(H, generator=torch.Generator().manual_seed(1))]
+    rnn = _positive_relu_rnn(perm)
+    x = torch.rand(T, B, H, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    norms = _norms(profile_rows(rnn, x, seed=0, condition="init"))
+    w_norm = projection(B, H, 0, torch.float64, "cpu").norm(dim=-1)
+    assert max(abs(n / torch.exp(torch.log(w_norm).mean()).item() - 1) for n in norms) < TOL
+
+
+def test_orthogonal_tanh_rnn_decays_slower_as_the_gain_grows():
+    """The gain sweep's analytic ordering: an orthogonal tanh RNN's measured decay per step
+    rises with the gain (each Jacobian has norm <= gain, since tanh' <= 1)."""
+    x = torch.randn(60, 8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    slopes = []
+    for gain in (0.5, 0.8, 1.0):
+        torch.manual_seed(0)
+        rnn = build_model("rnn", 4, 16, init="orthogonal", gain=gain).double()
+        logs = [math.log10(n) for n in _norms(profile_rows(rnn, x, seed=0, condition="init"))]
+        slopes.append((logs[0] - logs[-1]) / (len(logs) - 1))  # log10 per step, far vs near
+    assert slopes == sorted(slopes)

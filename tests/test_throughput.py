@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.cells import build_model, step_flops
+from bench.registry import REGISTRY, build_model, spec
 from bench.config import ConfigError
 from bench.device import backend_context, effective_backend
 from bench.measures.observe import count_flops, profile_step
@@ -14,7 +14,7 @@ SMALL = ["measure=throughput", "model.input_size=8", "model.hidden_size=16", "da
          "data.batch_size=4", "measure.min_reps=3", "measure.min_time_s=0", "measure.warmup=1"]
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "ref_lstm"])
+@pytest.mark.parametrize("cell", sorted(REGISTRY))
 @pytest.mark.parametrize("layers,bidir", [(1, False), (2, True), (3, False)])
 def test_step_flops_formula_matches_flop_counter_on_native_path(cell, layers, bidir):
     """The formula used for fused kernels agrees with FlopCounterMode on aten's native loop of
@@ -25,7 +25,7 @@ def test_step_flops_formula_matches_flop_counter_on_native_path(cell, layers, bi
     x = torch.randn(T, B, I)
     with backend_context("native"):
         fwd, bwd = count_flops(lambda: model(x)[0][-1].sum())
-    f_fwd, f_bwd = step_flops(cell, I, H, layers, bidir, T, B)
+    f_fwd, f_bwd = spec(cell).flops(I, H, layers, bidir, T, B)
     assert f_fwd == pytest.approx(fwd, rel=0.01) and f_bwd == pytest.approx(bwd, rel=0.01)
     assert bwd < 2 * fwd
 
@@ -33,7 +33,7 @@ def test_step_flops_formula_matches_flop_counter_on_native_path(cell, layers, bi
 def test_three_times_forward_overstated_training_flops():
     """At the fastrnns size (I=H=512, T=100, B=64) 3x forward overstates a 1-layer step by
     about 20%: the counted backward is (1 + H/(I+H) * (T-1)/T) x forward."""
-    fwd, bwd = step_flops("lstm", 512, 512, 1, False, 100, 64)
+    fwd, bwd = spec("lstm").flops(512, 512, 1, False, 100, 64)
     assert 3 * fwd / (fwd + bwd) == pytest.approx(3 / (2 + 0.5 * 99 / 100), rel=1e-12)
     assert 3 * fwd / (fwd + bwd) > 1.19
 
@@ -52,7 +52,7 @@ def test_throughput_point_rows(make_cfg, tmp_path, cell, backend):
     assert sorted(df["phase"].unique()) == ["backward", "forward", "step"]
     assert (df.groupby("phase")["rep"].nunique() >= 3).all()
     assert (df["time_ms"] > 0).all() and (df["calib_flops_per_s"] > 0).all() and (df["peak_mem_bytes"] > 0).all()
-    fwd, bwd = step_flops(cell, 8, 16, 1, False, 12, 4)
+    fwd, bwd = spec(cell).flops(8, 16, 1, False, 12, 4)
     counted = df.set_index("phase")["flops"].groupby(level=0).first()
     assert counted["step"] == counted["forward"] + counted["backward"]
     assert counted["forward"] == pytest.approx(fwd, rel=0.01) and counted["backward"] == pytest.approx(bwd, rel=0.01)
@@ -81,8 +81,12 @@ def test_effective_backend_rules():
     assert effective_backend("rnn", "cpu", "float32", "auto") == "native"
     assert effective_backend("ref_lstm", "cuda", "float32", "auto") == "native"
     assert effective_backend("gru", "cuda", "float32", "native") == "native"
-    with pytest.raises(ConfigError, match="oneDNN runs only lstm"):
+    with pytest.raises(ConfigError, match="gru has no fused kernel on cpu"):
         effective_backend("gru", "cpu", "float32", "onednn")
+    with pytest.raises(ConfigError, match="ref_lstm has no fused kernel on cuda"):
+        effective_backend("ref_lstm", "cuda", "float32", "cudnn")
+    with pytest.raises(ConfigError, match="oneDNN runs only lstm in float32/bfloat16"):
+        effective_backend("lstm", "cpu", "float64", "onednn")
 
 
 def test_timed_measures_flush_denormals_by_default(make_cfg):

@@ -9,6 +9,7 @@ import seaborn as sns
 
 from analysis.fits import bootstrap_mean, decay_summary, half_life
 from analysis.load import config_keys, group_keys, of
+from bench.registry import family
 
 TITLE, ANCHOR = "Gradient reach", "gradients"
 KEYS = ["cell", "forget_bias", "num_layers", "bidirectional", "hidden_size", "seq_len"]
@@ -115,7 +116,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     md.append(report.table("half_lives", table.drop(columns=["loss_kind"]), "half-lives per cell and "
                            "configuration, 95% intervals"))
     # Figure 2: the forget-bias ladder.
-    lstm = table[table["cell"].isin(["lstm", "ref_lstm"]) & (table["num_layers"] == 1)
+    lstm = table[table["cell"].isin(family("lstm")) & (table["num_layers"] == 1)
                  & ~table["bidirectional"].astype(bool)]
     if lstm["forget_bias"].nunique() > 1:
         # Decay per step, not half-life: a rung whose gradient does not decay has no finite

@@ -10,6 +10,7 @@ import seaborn as sns
 from analysis.fits import fraction, wilson
 from analysis.load import config_keys, group_keys, of
 from analysis.sections.gradients import distinguishing, interval_table, label, summarize
+from bench.registry import family
 
 TITLE, ANCHOR = "Long-lag tasks", "long-range"
 RUN = ["task", "cell", "seq_len", "forget_bias", "hidden_size", "num_layers", "bidirectional"]
@@ -79,7 +80,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         ax.set_yscale("log")
     md.append(report.figure("long_range_learning_curves", grid.figure,
                             "test loss during training, one line per seed; dashed: baseline"))
-    ladder = r[r["cell"].isin(["lstm", "ref_lstm"]) & r["forget_bias"].notna()]
+    ladder = r[r["cell"].isin(family("lstm")) & r["forget_bias"].notna()]
     ladder = ladder[ladder.groupby(["task", "seq_len"])["forget_bias"].transform("nunique") > 1]
     if not ladder.empty:
         ax = sns.lineplot(data=ladder, x="forget_bias", y="steps_to_solve", hue="seq_len", style="task",

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from bench.cells import layer_stack
 from bench.measures.point import Point, seeded_normal
 from bench.measures.theory import theory_columns
+from bench.registry import spec_of
 
 VERSION = 2  # 2: per-sample norms and the geometric mean; slowest-unit gate theory
 
@@ -72,7 +73,7 @@ def profile_rows(model: nn.Module, x: Tensor, seed: int, condition: str, theory:
             h, _ = layer(h)
         grads = torch.autograd.grad(loss(h), inputs)
         per_layer.update({k + 1: g for k, g in enumerate(grads)})
-    predicted = theory_columns(stack[0], x.detach()) if theory else {}
+    predicted = theory_columns(spec_of(stack[0]), stack[0], x.detach()) if theory else {}
     dist = distance(T, bidir)
     rows = []
     for layer, grad in per_layer.items():

@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from bench.cells import build_model
+from bench.registry import build_model
 
 
 @dataclass
@@ -43,7 +43,9 @@ class Point:
         m = self.cfg.model
         torch.manual_seed(self.seed)
         model = build_model(m.cell, input_size or m.input_size, m.hidden_size, m.num_layers,
-                            m.bidirectional, m.forget_bias)
+                            m.bidirectional, m.forget_bias, init=m.init, gain=m.gain,
+                            nonlinearity=m.nonlinearity,
+                            chrono_tmax=m.chrono_tmax or self.seq_len)
         return model.to(device=self.device, dtype=self.dtype)
 
 

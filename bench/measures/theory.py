@@ -6,7 +6,8 @@
   the time-mean log10 gate: the slowest unit sets the decay (`slowest_gate` is its time-mean
   gate), not the mean over units. Exact for a diagonal recurrence; for LSTM and GRU it leaves out
   the hidden path.
-- `rnn_heuristic_decay_per_step` (rnn): log10(spectral radius(W_hh) x mean tanh'), a heuristic
+- `rnn_heuristic_decay_per_step` (plain cells): log10(spectral radius(W_hh) x mean phi'), with
+  phi' the nonlinearity's derivative (tanh' = 1 - h^2; relu' = 1 where h > 0), a heuristic
   (the product of a radius and a mean derivative is not the exponent of the Jacobian product).
 - `jacobian_decay_per_step`: the top Lyapunov exponent of the backward product of the full
   recurrent Jacobians d(state_t)/d(state_{t-1}) along the trajectory (state = h, or (h, c)),
@@ -21,29 +22,9 @@ from typing import Callable, Dict, Tuple
 import torch
 from torch import Tensor, nn
 
-from bench.cells import lstm_cell
+from bench.registry import CellSpec
 
 State = Tuple[Tensor, ...]
-
-
-def step_function(layer: nn.Module) -> Callable[[Tensor, State], State]:
-    """One recurrent step of a single-layer module's forward direction: (x_t, state) -> state."""
-    w_ih, w_hh = layer.weight_ih_l0, layer.weight_hh_l0
-    b_ih, b_hh = layer.bias_ih_l0, layer.bias_hh_l0
-    if isinstance(layer, nn.RNN):
-        return lambda x, s: (torch.tanh(x @ w_ih.T + b_ih + s[0] @ w_hh.T + b_hh),)
-    if isinstance(layer, nn.GRU):
-        def gru(x: Tensor, s: State) -> State:
-            gi, gh = (x @ w_ih.T + b_ih).chunk(3, -1), (s[0] @ w_hh.T + b_hh).chunk(3, -1)
-            r, z = torch.sigmoid(gi[0] + gh[0]), torch.sigmoid(gi[1] + gh[1])
-            n = torch.tanh(gi[2] + r * gh[2])
-            return ((1 - z) * n + z * s[0],)
-        return gru
-
-    def lstm(x: Tensor, s: State) -> State:
-        h, c, _ = lstm_cell(x @ w_ih.T + b_ih, s[0], s[1], w_hh, b_hh)
-        return h, c
-    return lstm
 
 
 def trajectory(step: Callable, x: Tensor, n_state: int, hidden: int) -> list:
@@ -72,28 +53,28 @@ def lyapunov(step: Callable, x: Tensor, states: list) -> float:
 
 
 @torch.no_grad()
-def theory_columns(layer0: nn.Module, x: Tensor) -> Dict[str, float]:
+def theory_columns(spec: CellSpec, layer0: nn.Module, x: Tensor) -> Dict[str, float]:
+    """The theory columns of `layer0` (single layer, forward direction) on input x (T, B, I);
+    which apply is the registry's call: the memory gate where the cell has one, the radius
+    heuristic where it has none (docs/architecture.md, "Measured, not modelled")."""
     H = layer0.hidden_size
-    step = step_function(layer0)
-    n_state = 2 if not isinstance(layer0, (nn.RNN, nn.GRU)) else 1
-    states = trajectory(step, x, n_state, H)
+    step = spec.step(layer0)
+    states = trajectory(step, x, spec.state_size, H)
     h_prev = torch.stack([s[0] for s in states])                 # (T, B, H)
     cols = {"jacobian_decay_per_step": lyapunov(step, x, states), "gate_decay_per_step": math.nan,
             "rnn_heuristic_decay_per_step": math.nan, "mean_gate": math.nan,
             "slowest_gate": math.nan, "spectral_radius": math.nan, "mean_tanh_deriv": math.nan}
-    w_ih, w_hh = layer0.weight_ih_l0, layer0.weight_hh_l0
-    b = layer0.bias_ih_l0 + layer0.bias_hh_l0
-    if isinstance(layer0, nn.RNN):
-        h = torch.stack([s[0] for s in states[1:]] + [step(x[-1], states[-1])[0]])
-        deriv = (1 - h ** 2).mean().item()
-        rho = torch.linalg.eigvals(w_hh.double()).abs().max().item()
-        cols.update(spectral_radius=rho, mean_tanh_deriv=deriv,
-                    rnn_heuristic_decay_per_step=math.log10(rho * deriv) if rho * deriv > 0 else -math.inf)
-    else:  # LSTM family: forget gate; GRU: update gate. Both are the slice [H:2H].
-        s = slice(H, 2 * H)
-        gate = torch.sigmoid(x @ w_ih[s].T + h_prev @ w_hh[s].T + b[s])  # (T, B, H)
+    gate = spec.memory_gate_values(layer0, x, h_prev)            # (T, B, H) or None
+    if gate is not None:  # LSTM family: forget gate; GRU: update gate
         per_unit = torch.log10(gate).mean(dim=(0, 1))                     # time-mean, per unit
         slowest = int(per_unit.argmax())
         cols.update(gate_decay_per_step=per_unit.max().item(), mean_gate=gate.mean().item(),
                     slowest_gate=gate[..., slowest].mean().item())
+    elif spec.family == "plain":
+        h = torch.stack([s[0] for s in states[1:]] + [step(x[-1], states[-1])[0]])
+        relu = getattr(layer0, "nonlinearity", "tanh") == "relu"
+        deriv = ((h > 0).double().mean() if relu else (1 - h ** 2).mean()).item()
+        rho = torch.linalg.eigvals(layer0.weight_hh_l0.double()).abs().max().item()
+        cols.update(spectral_radius=rho, mean_tanh_deriv=deriv,
+                    rnn_heuristic_decay_per_step=math.log10(rho * deriv) if rho * deriv > 0 else -math.inf)
     return cols

@@ -13,7 +13,7 @@ CPU (`cpu_alloc_peak_bytes`, one profiled step after warm-up, never a timed one)
 `torch.cuda.max_memory_allocated` on CUDA (`cuda_max_allocated_bytes`); `peak_mem_bytes` is the
 device's own reading and `peak_mem_source` says which. FLOPs are counted by FlopCounterMode on
 the step that runs; a fused kernel hides its matmuls from the counter, so there `step_flops`
-(held to the counter on the native path by a test) gives them, and `flops_source` says which.
+(the registry's `flops`, held to the counter on the native path by a test) gives them, and `flops_source` says which.
 The same profiled step shows which kernel ran: a point whose observed backend differs from the
 one it was asked for fails.
 """
@@ -26,11 +26,11 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from bench.cells import step_flops
 from bench.device import synchronize
 from bench.measures.gradients import readout
 from bench.measures.observe import count_flops, profile_step
 from bench.measures.point import Point, seeded_normal
+from bench.registry import spec
 
 VERSION = 2  # bump when a change moves the numbers; stored points of another version are re-run
 CALIB_N = {"cpu": 512, "cuda": 8192}  # square matmul size for the peak calibration
@@ -134,8 +134,8 @@ def flops_of(point: Point, model: nn.Module, forward_loss: Callable[[], Tensor])
         model.zero_grad(set_to_none=True)
         source = "flop_counter"
     else:
-        fwd, bwd = step_flops(m.cell, m.input_size, m.hidden_size, m.num_layers, m.bidirectional,
-                              point.seq_len, point.batch_size)
+        fwd, bwd = spec(m.cell).flops(m.input_size, m.hidden_size, m.num_layers, m.bidirectional,
+                                      point.seq_len, point.batch_size)
         source = "formula"
     return {"forward": fwd, "backward": bwd, "step": fwd + bwd, "source": source}
 

@@ -1,0 +1,164 @@
+"""The cell registry: one entry per `model.cell`, everything the suite needs to know of a cell.
+
+The `model.cell` choices (bench/config.py), the backend rule (bench/device.py), the FLOP count
+(throughput), the single-step function and the gate the theory columns read (theory.py), the
+allowed initialisations (bench/init.py) and the analysis' cell families all come from here.
+Adding a cell is one `register(CellSpec(...))` here plus `conf/model/<name>.yaml` and its parity
+test (docs/architecture.md, "How to add").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, FrozenSet, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from bench.cells import ReferenceLSTM, lstm_cell, step_flops
+from bench.init_schemes import apply_init
+
+State = Tuple[Tensor, ...]
+StepFn = Callable[[Tensor, State], State]
+INITS = ("default", "orthogonal", "identity", "xavier", "chrono")
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What the suite knows of one cell.
+
+    family: `lstm` (gated, with a cell state), `gru` (gated, no cell state), `plain` (no gates).
+    module: the class the builder returns (`spec_of` finds a module's entry by it).
+    builder(input_size, hidden_size, num_layers=, bidirectional=, nonlinearity=) -> a module with
+        torch.nn.LSTM's call contract and parameter names (weight_ih_l{k}[_reverse], ...).
+    gates: gate blocks per weight matrix (G): the FLOP count and the per-block initialisation.
+    state_size: tensors in the recurrent state (1: h; 2: h, c).
+    fused: device -> the fused backend that can run the cell there (`onednn`, `cudnn`).
+    step(layer): one forward-direction step (x_t, state) -> state of a single-layer module.
+    memory_gate: index of the gate block whose value multiplies the old state on the diagonal
+        path (LSTM: forget; GRU: update z), or None; the gate-theory column and chrono read it.
+    """
+    name: str
+    family: str
+    module: type
+    builder: Callable[..., nn.Module]
+    gates: int
+    state_size: int
+    step: Callable[[nn.Module], StepFn]
+    fused: Dict[str, str] = field(default_factory=dict)
+    memory_gate: Optional[int] = None
+    inits: FrozenSet[str] = frozenset({"default", "orthogonal", "identity", "xavier"})
+    nonlinearities: Tuple[str, ...] = ("tanh",)
+    description: str = ""
+
+    def flops(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool,
+              seq_len: int, batch_size: int) -> Tuple[int, int]:
+        """(forward, backward) matmul FLOPs of one training pass (bench.cells.step_flops)."""
+        return step_flops(self.gates, input_size, hidden_size, num_layers, bidirectional, seq_len, batch_size)
+
+    def memory_gate_values(self, layer: nn.Module, x: Tensor, h_prev: Tensor) -> Optional[Tensor]:
+        """The memory gate (T, B, H) of a single-layer module along a trajectory, or None."""
+        if self.memory_gate is None:
+            return None
+        H = layer.hidden_size
+        s = slice(self.memory_gate * H, (self.memory_gate + 1) * H)
+        b = layer.bias_ih_l0[s] + layer.bias_hh_l0[s]
+        return torch.sigmoid(x @ layer.weight_ih_l0[s].T + h_prev @ layer.weight_hh_l0[s].T + b)
+
+
+REGISTRY: Dict[str, CellSpec] = {}
+
+
+def register(spec: CellSpec) -> CellSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"cell {spec.name!r} is registered twice")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def spec(name: str) -> CellSpec:
+    if name not in REGISTRY:
+        raise KeyError(f"model.cell={name}: not a registered cell (registered: {', '.join(REGISTRY)})")
+    return REGISTRY[name]
+
+
+def spec_of(module: nn.Module) -> CellSpec:
+    """The registry entry of a built module (or of one of its layer_stack copies)."""
+    for entry in REGISTRY.values():
+        if type(module) is entry.module:
+            return entry
+    raise KeyError(f"{type(module).__name__}: no registered cell builds this module")
+
+
+def family(name: str) -> Tuple[str, ...]:
+    """The registered cells of one family, e.g. family('lstm') -> ('lstm', 'ref_lstm')."""
+    return tuple(n for n, s in REGISTRY.items() if s.family == name)
+
+
+def build_model(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                bidirectional: bool = False, forget_bias: Optional[float] = None, init: str = "default",
+                gain: float = 1.0, nonlinearity: str = "tanh", chrono_tmax: Optional[int] = None) -> nn.Module:
+    """The registered model for `cell`, initialised by `init` (bench/init_schemes.py). The caller
+    seeds torch's generator first (bench.measures.point.Point.build_model)."""
+    s = spec(cell)
+    model = s.builder(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                      nonlinearity=nonlinearity)
+    return apply_init(model, s, init, gain, forget_bias, chrono_tmax)
+
+
+# --- the classic cells ---------------------------------------------------------------------
+
+def _weights(layer: nn.Module):
+    return layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0
+
+
+def _rnn_step(layer: nn.Module) -> StepFn:
+    w_ih, w_hh, b_ih, b_hh = _weights(layer)
+    act = torch.relu if getattr(layer, "nonlinearity", "tanh") == "relu" else torch.tanh
+    return lambda x, s: (act(x @ w_ih.T + b_ih + s[0] @ w_hh.T + b_hh),)
+
+
+def _gru_step(layer: nn.Module) -> StepFn:
+    w_ih, w_hh, b_ih, b_hh = _weights(layer)
+
+    def step(x: Tensor, s: State) -> State:
+        gi, gh = (x @ w_ih.T + b_ih).chunk(3, -1), (s[0] @ w_hh.T + b_hh).chunk(3, -1)
+        r, z = torch.sigmoid(gi[0] + gh[0]), torch.sigmoid(gi[1] + gh[1])
+        n = torch.tanh(gi[2] + r * gh[2])
+        return ((1 - z) * n + z * s[0],)
+    return step
+
+
+def _lstm_step(layer: nn.Module) -> StepFn:
+    w_ih, w_hh, b_ih, b_hh = _weights(layer)
+
+    def step(x: Tensor, s: State) -> State:
+        h, c, _ = lstm_cell(x @ w_ih.T + b_ih, s[0], s[1], w_hh, b_hh)
+        return h, c
+    return step
+
+
+def _rnn(input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+         nonlinearity: str = "tanh") -> nn.Module:
+    return nn.RNN(input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity,
+                  bidirectional=bidirectional)
+
+
+def _no_nonlinearity(cls):
+    def build(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh"):
+        return cls(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional)
+    return build
+
+
+GATED_INITS = frozenset(INITS)
+register(CellSpec("rnn", "plain", nn.RNN, _rnn, gates=1, state_size=1, step=_rnn_step,
+                  fused={"cuda": "cudnn"}, nonlinearities=("tanh", "relu"),
+                  description="Elman RNN, torch.nn.RNN (tanh or relu)"))
+register(CellSpec("lstm", "lstm", nn.LSTM, _no_nonlinearity(nn.LSTM), gates=4, state_size=2, step=_lstm_step,
+                  fused={"cpu": "onednn", "cuda": "cudnn"}, memory_gate=1, inits=GATED_INITS,
+                  description="torch.nn.LSTM (oneDNN on CPU in float32/bfloat16, cuDNN on GPU)"))
+register(CellSpec("gru", "gru", nn.GRU, _no_nonlinearity(nn.GRU), gates=3, state_size=1, step=_gru_step,
+                  fused={"cuda": "cudnn"}, memory_gate=1, inits=GATED_INITS,
+                  description="torch.nn.GRU"))
+register(CellSpec("ref_lstm", "lstm", ReferenceLSTM, _no_nonlinearity(ReferenceLSTM), gates=4, state_size=2,
+                  step=_lstm_step, memory_gate=1, inits=GATED_INITS,
+                  description="LSTM from the gate equations, a Python loop over aten ops"))
