@@ -108,7 +108,12 @@ def half_life(decay: float, lo: float, hi: float, longest: float) -> Dict:
 
     Where the interval reaches zero decay the half-life has no upper bound: it is reported as
     a lower bound, `> N` steps (N from the fastest decay in the interval, or the longest
-    distance measured when even that does not decay), never as 'no decay' or inf."""
+    distance measured when even that does not decay), never as 'no decay' or inf. Where the
+    whole interval is growth (exploding gradients), the doubling distance is given instead."""
+    if lo > 0:
+        d, d_lo, d_hi = LOG10_2 / decay, LOG10_2 / hi, LOG10_2 / lo
+        return {"half_life_steps": math.nan, "half_life_lo": math.inf, "half_life_hi": math.inf,
+                "half_life": f"grows: x2 every {d:.3g} [{d_lo:.3g}, {d_hi:.3g}]"}
     if hi < 0:
         hl, hl_lo, hl_hi = LOG10_2 / -decay, LOG10_2 / -lo, LOG10_2 / -hi
         return {"half_life_steps": hl, "half_life_lo": hl_lo, "half_life_hi": hl_hi,

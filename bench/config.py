@@ -65,6 +65,9 @@ class ModelConfig:
     gain: float = 1.0
     nonlinearity: Nonlinearity = Nonlinearity.tanh  # rnn only
     chrono_tmax: Optional[int] = None
+    # Equal-parameter comparisons: the hidden size is chosen so that the recurrent core has about
+    # this many parameters (it replaces model.hidden_size; the chosen size is recorded).
+    param_budget: Optional[int] = None
 
 
 @dataclass
@@ -133,7 +136,8 @@ MEASURE_SCHEMAS = {"gradients": GradientsConfig, "throughput": ThroughputConfig,
 LSTM_FAMILY = set(family("lstm"))
 # Model keys added after records were first stored: at these values they are left out of the
 # configuration hash (bench/records.py), so that stored points keep their hashes.
-MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None}
+MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None,
+                  "param_budget": None}
 
 
 def register_configs() -> None:
@@ -222,6 +226,9 @@ def validate_model(m: DictConfig) -> None:
                           "is chrono's T_max; set model.init=chrono or drop it")
     if m.chrono_tmax is not None and m.chrono_tmax < 2:
         raise ConfigError(f"model.chrono_tmax={m.chrono_tmax}: must be >= 2")
+    if m.param_budget is not None and m.param_budget < entry.params(m.input_size, 1, m.num_layers, m.bidirectional):
+        raise ConfigError(f"model.param_budget={m.param_budget}: below the smallest {cell} "
+                          f"({entry.params(m.input_size, 1, m.num_layers, m.bidirectional)} parameters at hidden_size=1)")
 
 
 def validate_on_device(cfg: DictConfig, device: str) -> None:

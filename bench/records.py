@@ -43,7 +43,7 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> 
             flat.pop("measure_copy_symbols", None)
         else:
             flat.pop("measure_solve_mse", None)
-    if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY:
+    if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY and flat.get("init") != "chrono":
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
     if flat.get("init") == "chrono" and flat.get("chrono_tmax") is None:
         flat["chrono_tmax"] = flat["seq_len"]  # chrono's T_max defaults to the sequence length

@@ -55,6 +55,21 @@ class CellSpec:
         """(forward, backward) matmul FLOPs of one training pass (bench.cells.step_flops)."""
         return step_flops(self.gates, input_size, hidden_size, num_layers, bidirectional, seq_len, batch_size)
 
+    def params(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False) -> int:
+        """Parameters of the recurrent core: G * D * sum over layers of H * (in_k + H + 2)."""
+        D, H = (2 if bidirectional else 1), hidden_size
+        return sum(self.gates * D * H * ((input_size if k == 0 else D * H) + H + 2) for k in range(num_layers))
+
+    def hidden_for_budget(self, budget: int, input_size: int, num_layers: int = 1,
+                          bidirectional: bool = False) -> int:
+        """The hidden size whose core parameter count is closest to `budget` (equal-parameter
+        comparisons, `model.param_budget`)."""
+        count = lambda h: self.params(input_size, h, num_layers, bidirectional)  # noqa: E731
+        h = 1
+        while count(h + 1) <= budget:
+            h += 1
+        return h + 1 if abs(count(h + 1) - budget) < abs(count(h) - budget) else h
+
     def memory_gate_values(self, layer: nn.Module, x: Tensor, h_prev: Tensor) -> Optional[Tensor]:
         """The memory gate (T, B, H) of a single-layer module along a trajectory, or None."""
         if self.memory_gate is None:

@@ -15,6 +15,8 @@ from bench.device import (DTYPES, backend_context, denormal_context, device_name
 from bench.measures import MEASURES, VERSIONS
 from bench.measures.point import Point
 from bench.records import config_hash, point_config, provenance, to_frame
+from bench.registry import spec
+from bench.tasks import TASK_SPECS
 from bench.store import clean_orphans, is_done, point_path, write_point
 
 
@@ -32,6 +34,10 @@ def resolve(cfg: DictConfig) -> Resolved:
     """Validate and resolve a composed config; raises ConfigError before any work."""
     cfg = OmegaConf.create(plain(cfg))
     validate(cfg)
+    if cfg.model.param_budget is not None:  # equal parameters: the budget decides the width
+        m = cfg.model
+        inp = TASK_SPECS[cfg.measure.task](cfg.data.seq_len).input_size if cfg.measure.name == "long_range" else m.input_size
+        m.hidden_size = spec(m.cell).hidden_for_budget(m.param_budget, inp, m.num_layers, m.bidirectional)
     device = resolve_device(cfg.device)
     validate_on_device(cfg, device)
     dtype = resolve_dtype(cfg.dtype, cfg.measure.name)

@@ -84,3 +84,51 @@ def write_all(store: Path) -> Path:
     write_throughput(store)
     write_long_range(store)
     return store
+
+
+def write_init_study(store: Path) -> Path:
+    """The initialisation study with known answers: an orthogonal tanh RNN whose decay per step
+    is log10(gain) - 0.05 (grows from gain 1.2 on), and each cell at gain 1 under two schemes."""
+    def profile(decay, T=60):
+        return [{"measure": "gradients", "condition": "init", "layer": 0, "t": t, "distance": T - 1 - t,
+                 "grad_norm": 10 ** (decay * (T - 1 - t)), "log10_grad_norm_samples": samples(decay * (T - 1 - t)),
+                 "underflow": False, "gate_decay_per_step": math.nan, "jacobian_decay_per_step": decay,
+                 "mean_gate": math.nan, "spectral_radius": math.nan} for t in range(T)]
+    cases = [("rnn", "orthogonal", g, math.log10(g) - 0.05) for g in (0.6, 0.8, 1.0, 1.2, 1.4)]
+    cases += [("rnn", "default", 1.0, -0.3), ("lstm", "default", 1.0, -0.2), ("lstm", "chrono", 1.0, -0.01)]
+    for cell, init, gain, decay in cases:
+        for seed in (0, 1):
+            point = _config(cell, 60, "gradients", seed, forget_bias=0.0 if init == "default" and cell == "lstm" else None,
+                            init=init, gain=gain, nonlinearity="tanh", measure_fit_start=0.1, measure_fit_end=0.9)
+            _write(store, point, profile(decay))
+    return store
+
+
+def write_fair_study(store: Path) -> Path:
+    """The fair long-lag comparison with known answers. Protocol A (default init, hidden 16):
+    lstm solves at lr 0.01 (lower validation loss), and at lr 0.001 its *test* loss is lower
+    but validation higher, so a choice made on the test batch would differ; rnn fails with
+    clipped steps (exploding). Protocol B (param_budget): rnn identity+relu solves 2 of 3."""
+    def rows(val, test, solved, clipped, norm, gate):
+        return [{"measure": "long_range", "task": "adding", "step": s, "train_loss": 0.1,
+                 "test_loss": test if s == 200 else 0.167, "val_loss": val if s == 200 else 0.167,
+                 "test_acc": math.nan, "solved": solved and s == 200, "elapsed_s": s / 100,
+                 "baseline_loss": 1 / 6, "clipped_fraction": clipped, "grad_norm_preclip": norm,
+                 "grad_norm_preclip_max": norm, "gate_open_fraction": gate, "gate_shut_fraction": 0.0}
+                for s in (0, 100, 200)]
+    runs = [  # (cell, init, nonlinearity, lr, budget, hidden, seed -> (val, test, solved, clipped, norm, gate))
+        ("lstm", "default", "tanh", 0.01, None, 16, lambda s: (0.005, 0.006, True, 0.0, 0.5, 0.3)),
+        ("lstm", "default", "tanh", 0.001, None, 16, lambda s: (0.02, 0.004, False, 0.0, 0.5, 0.3)),
+        ("rnn", "default", "tanh", 0.01, None, 16, lambda s: (0.16, 0.16, False, 0.9, 50.0, math.nan)),
+        ("rnn", "default", "tanh", 0.001, None, 16, lambda s: (0.17, 0.17, False, 0.0, 1e-5, math.nan)),
+        ("rnn", "identity", "relu", 0.001, 1000, 30, lambda s: (0.004, 0.005, s < 2, 0.0, 0.2, math.nan)),
+        ("lstm", "chrono", "tanh", 0.001, 1000, 14, lambda s: (0.003, 0.003, True, 0.0, 0.3, 0.8)),
+    ]
+    for cell, init, nl, lr, budget, hidden, outcome in runs:
+        for seed in (0, 1, 2):
+            point = _config(cell, 100, "long_range", seed, measure_task="adding", measure_lr=lr,
+                            init=init, nonlinearity=nl, param_budget=budget, dtype="float32",
+                            forget_bias=0.0 if cell == "lstm" and init != "chrono" else None)
+            point["hidden_size"] = hidden
+            _write(store, point, rows(*outcome(seed)))
+    return store

@@ -117,3 +117,19 @@ def test_chrono_tmax_defaults_to_the_sequence_length(make_cfg):
     assert r.point["chrono_tmax"] == 40
     assert r.chash == resolve(make_cfg(["model.cell=lstm", "model.init=chrono", "data.seq_len=40",
                                         "model.chrono_tmax=40"])).chash
+
+
+@pytest.mark.parametrize("cell", sorted(REGISTRY))
+def test_param_budget_picks_the_closest_width_and_is_recorded(make_cfg, cell):
+    r = resolve(make_cfg([f"model.cell={cell}", "model.param_budget=17408", "model.input_size=2"]))
+    H, s = r.point["hidden_size"], spec(cell)
+    assert r.point["param_budget"] == 17408
+    assert sum(p.numel() for p in build_model(cell, 2, H).parameters()) == s.params(2, H)
+    assert abs(s.params(2, H) - 17408) <= min(abs(s.params(2, h) - 17408) for h in (H - 1, H + 1))
+    if cell in ("lstm", "ref_lstm"):
+        assert H == 64  # the budget is the LSTM's at hidden 64
+
+
+def test_param_budget_below_the_smallest_model_is_refused(make_cfg):
+    with pytest.raises(ConfigError, match="model.param_budget=3: below the smallest lstm"):
+        validate(make_cfg(["model.cell=lstm", "model.param_budget=3"]))

@@ -194,3 +194,44 @@ def test_report_warns_when_a_store_mixes_measure_versions(tmp_path, capsys):
     assert report_main([str(store), "--out", str(tmp_path / "r")]) == 0
     assert "mixes measure versions for gradients: 1, unversioned" in capsys.readouterr().err
     assert "**Warning:** the store mixes measure versions" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_initialisation_study_gain_figure_table_and_claim(tmp_path):
+    from tests.synthetic import write_init_study
+    store, out = write_init_study(tmp_path / "s"), tmp_path / "r"
+    assert report_main([str(store), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert (out / "figures" / "decay_vs_gain.png").exists()
+    assert "Smallest gain whose whole interval grows: tanh 1.2" in text
+    t = pd.read_csv(out / "tables" / "half_life_by_init.csv")
+    chrono = t[(t["cell"] == "lstm") & (t["init"] == "chrono")].iloc[0]
+    assert chrono["decay_per_step"] == pytest.approx(-0.01, rel=1e-6)
+    assert "lstm: default 1.51" in text and "best chrono 30.1" in text  # log10(2)/0.2, log10(2)/0.01
+    assert "rnn: default 1 [1, 1], best orthogonal+tanh 6.02" in text  # log10(2)/0.05, at gain 1
+    assert half_life(0.05, 0.04, 0.06, 59)["half_life"].startswith("grows: x2 every 6.02")
+
+
+def test_fair_comparison_chooses_on_validation_and_says_why_runs_failed(tmp_path):
+    from tests.synthetic import write_fair_study
+    store, out = write_fair_study(tmp_path / "s"), tmp_path / "r"
+    assert report_main([str(store), "--out", str(out)]) == 0
+    t = pd.read_csv(out / "tables" / "fair_comparison.csv")
+    a = t[t["protocol"].str.startswith("A")].set_index("cell")
+    assert a.at["lstm", "lr"] == 0.01  # the lower validation loss, not the lower test loss
+    assert a.at["lstm", "solved [95% Wilson]"] == "3/3 [0.44, 1.00]"
+    assert a.at["rnn", "lr"] == 0.01 and a.at["rnn", "failures"] == "exploding 3"
+    b = t[t["protocol"].str.startswith("B")].set_index("cell")
+    assert b.at["rnn", "init"] == "identity" and b.at["rnn", "nonlinearity"] == "relu"
+    assert b.at["rnn", "solved [95% Wilson]"].startswith("2/3") and b.at["lstm", "hidden_size"] == 14
+    text = (out / "report.md").read_text()
+    assert "rnn (identity+relu, lr 0.001, H=30) 2/3" in text  # the scorecard line
+
+
+def test_failure_diagnosis_from_training_dynamics():
+    from analysis.sections.long_range import diagnosis
+    run = lambda solved, clipped, norm: pd.Series({"solved": solved, "clipped_fraction": clipped,  # noqa: E731
+                                                   "grad_norm_preclip": norm})
+    assert diagnosis(run(True, 0.9, 1e-6)) == "solved"
+    assert diagnosis(run(False, 0.9, 50.0)) == "exploding"
+    assert diagnosis(run(False, 0.0, 1e-5)) == "vanishing"
+    assert diagnosis(run(False, 0.1, 0.3)) == "not vanishing or exploding"

@@ -5,10 +5,12 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+import matplotlib.pyplot as plt
 import seaborn as sns
 
 from analysis.fits import bootstrap_mean, decay_summary, half_life
 from analysis.load import config_keys, group_keys, of
+from bench.config import MODEL_DEFAULTS
 from bench.registry import family
 
 TITLE, ANCHOR = "Gradient reach", "gradients"
@@ -98,7 +100,8 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
               "arithmetic batch mean, which the slowest samples dominate: shown, never used for "
               "a claim. Beside it: " + "; ".join(f"`{k}`: {v}" for k, v in THEORY.items()) + ".\n")
     # Figure 1: profiles at the default init, faceted by layers and direction.
-    fb_default = g["forget_bias"].isna() | (g["forget_bias"] == 0)
+    fb_default = ((g["forget_bias"].isna() | (g["forget_bias"] == 0)) & (g["init"] == "default")
+                  & (g["gain"] == 1.0) & (g["nonlinearity"] == "tanh"))
     cells_per_T = g[fb_default].groupby("seq_len")["cell"].nunique().sort_index(ascending=False)
     T = int(cells_per_T.idxmax())  # the longest lag at which the most cells were measured
     H = int(g.loc[fb_default & (g["seq_len"] == T), "hidden_size"].mode().iloc[0])
@@ -115,6 +118,10 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                             "Bidirectional rows are U-shaped."))
     md.append(report.table("half_lives", table.drop(columns=["loss_kind"]), "half-lives per cell and "
                            "configuration, 95% intervals"))
+    init_md, init_claim = initialisation(table, report)
+    md.append(init_md)
+    if init_claim:
+        claims["init"] = init_claim
     # Figure 2: the forget-bias ladder.
     lstm = table[table["cell"].isin(family("lstm")) & (table["num_layers"] == 1)
                  & ~table["bidirectional"].astype(bool)]
@@ -154,7 +161,9 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     p = parity(g)
     if p is not None:
         claims["gates"] = f"ref_lstm vs nn.LSTM gradient profiles: max relative difference {p:.1e}"
-    uni = table[(table["num_layers"] == 1) & ~table["bidirectional"].astype(bool) & (table["condition"] == "init")]
+    d = defaults(table)
+    uni = d[(d["num_layers"] == 1) & ~d["bidirectional"].astype(bool) & (d["condition"] == "init")
+            & (d["init"] == "default") & (d["gain"] == 1.0) & (d["nonlinearity"] == "tanh")]
     if not uni.empty:
         T_claim = int(uni.groupby("seq_len")["cell"].nunique().sort_index(ascending=False).idxmax())
         single = uni[(uni["seq_len"] == T_claim) & (uni["cell"] != "ref_lstm")]
@@ -180,6 +189,51 @@ def parity(g: pd.DataFrame) -> Optional[float]:
     if both.empty:
         return None
     return float(((both["ref"] - both["lstm"]).abs() / both["lstm"]).max())
+
+
+def defaults(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with the model keys that did not vary (and so are not columns) at their defaults."""
+    return table.assign(**{k: v for k, v in MODEL_DEFAULTS.items() if k not in table.columns})
+
+
+def initialisation(table: pd.DataFrame, report) -> tuple:
+    """Half-life by initialisation scheme per cell, and decay against the recurrent gain of the
+    orthogonal RNN: is LSTM's reach the gates', or PyTorch's default init's?"""
+    t = defaults(table)
+    t = t[(t["condition"] == "init") & (t["num_layers"] == 1) & ~t["bidirectional"].astype(bool)]
+    if t["init"].nunique() < 2:
+        return "", ""
+    md = []
+    gain = t[(t["init"] == "orthogonal") & (t["cell"] == "rnn")]
+    if gain["gain"].nunique() > 2:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for nl, d in gain.sort_values("gain").groupby("nonlinearity"):
+            ax.errorbar(d["gain"], d["decay_per_step"], fmt="o-", capsize=3, label=f"measured, {nl}",
+                        yerr=[d["decay_per_step"] - d["decay_lo"], d["decay_hi"] - d["decay_per_step"]])
+        g = np.linspace(gain["gain"].min(), gain["gain"].max(), 50)
+        ax.plot(g, np.log10(g), "k--", lw=1, label="log10(gain): linear regime, by construction")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(xlabel="recurrent gain (W_hh = gain x orthogonal)", ylabel="decay per step (log10); > 0 grows")
+        ax.legend(fontsize="small")
+        T = int(gain["seq_len"].max())
+        cross = gain[gain["decay_lo"] > 0].groupby("nonlinearity")["gain"].min()
+        md.append(report.figure("decay_vs_gain", fig, f"orthogonal RNN, T={T}: decay per step against "
+                                "the recurrent gain with 95% intervals; below 0 gradients vanish, above "
+                                "they explode. Smallest gain whose whole interval grows: " +
+                                (", ".join(f"{nl} {v:g}" for nl, v in cross.items()) or "none")))
+    at_one = t[t["gain"] == 1.0]
+    cols = ["cell", "init", "nonlinearity", "seq_len", "seeds", "half_life", "decay_per_step",
+            "decay_lo", "decay_hi"]
+    by_init = at_one[cols].sort_values(["cell", "init", "nonlinearity"])
+    md.append(report.table("half_life_by_init", by_init, "half-life at initialisation by scheme "
+                           "(gain 1), steps, 95% interval; identity + relu on rnn is the IRNN"))
+    best = at_one.loc[at_one.groupby("cell")["decay_per_step"].idxmax()]
+    default = at_one[(at_one["init"] == "default") & (at_one["nonlinearity"] == "tanh")].set_index("cell")
+    parts = [f"{r['cell']}: default {default.at[r['cell'], 'half_life'] if r['cell'] in default.index else 'n/a'}, "
+             f"best {r['init']}{'+' + r['nonlinearity'] if r['cell'] == 'rnn' else ''} {r['half_life']}"
+             for _, r in best.iterrows()]
+    claim = f"half-life at init by initialisation, T={int(at_one['seq_len'].max())}, steps [95% interval]: " + "; ".join(parts)
+    return "\n".join(md), claim
 
 
 def seq_len_independence(summary: pd.DataFrame, report) -> str:

@@ -8,6 +8,15 @@ the fixed random projection of the readout (`loss_kind=random_projection`, compa
 `gradients` measure) and, trained, under the task's own loss through the trained head
 (`loss_kind=task_loss`: the gradient the task actually sends back).
 
+Every evaluation also scores a validation batch (its own seed, never the test batch):
+`val_loss` is what a learning-rate or initialisation choice is made on (analysis/sections/
+long_range.py), so the test figures stay unbiased. Training dynamics since the previous
+evaluation are stored with it, to tell vanishing from exploding gradients: the median and the
+largest gradient norm before clipping (`grad_norm_preclip`, `grad_norm_preclip_max`), the fraction
+of steps clipped (`clipped_fraction`), and on the test batch the fraction of memory gates (LSTM
+forget, GRU update; layer 0, forward direction) above 0.99 and below 0.01 (`gate_open_fraction`,
+`gate_shut_fraction`).
+
 Tasks: `adding` is the adding problem in the form of Le et al. (2015) / Arjovsky et al. (2016);
 `adding_hs97` is Hochreiter & Schmidhuber's (1997) original, judged by their rule; `copy` is
 copy memory (Arjovsky et al. 2016).
@@ -18,15 +27,19 @@ import copy
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+import statistics
+
 import torch
 from torch import Tensor, nn
 
+from bench.cells import layer_stack
 from bench.measures.gradients import profile_rows, readout
 from bench.measures.point import Point
+from bench.registry import spec_of
 from bench.tasks import (HS97_TOLERANCE, adding_batch, adding_hs97_batch, adding_hs97_spec,
                          adding_spec, copy_batch, copy_spec)
 
-VERSION = 2  # 2: adding_hs97, task-loss profiles, per-sample gradient statistics
+VERSION = 3  # 3: validation batch, training dynamics; 2: adding_hs97, task-loss profiles
 PROFILE_BATCH = 32  # sequences of the held-out batch used for the gradient profiles
 
 
@@ -76,22 +89,26 @@ def measure(point: Point) -> List[Dict]:
     model = TaskModel(core, spec.output_size, per_step=m.task == "copy").to(point.device, point.dtype)
     to = lambda t: t.to(point.device, point.dtype if t.is_floating_point() else t.dtype)  # noqa: E731
     test_x, test_y = map(to, batch(m.test_size, torch.Generator().manual_seed(10_000 + point.seed)))
+    val_x, val_y = map(to, batch(m.test_size, torch.Generator().manual_seed(20_000 + point.seed)))
     train_gen = torch.Generator().manual_seed(point.seed)
     task_cols = {"input_size": spec.input_size}
     profile_x = test_x[:, :PROFILE_BATCH]
     rows = [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "init", m.flush_denormal)]
     opt = torch.optim.Adam(model.parameters(), lr=m.lr)
-    elapsed, train_loss = 0.0, float("nan")
+    elapsed, train_loss, norms = 0.0, float("nan"), []
     for step in range(m.steps + 1):
         if step % m.eval_every == 0 or step == m.steps:
             with torch.no_grad():
                 pred = model(test_x)
                 test_loss = loss_fn(pred, test_y).item()
                 solved, acc = solved_fn(pred, test_y, test_loss)
+                val_loss = loss_fn(model(val_x), val_y).item()
             rows.append({"measure": "long_range", "task": m.task, "step": step,
                          "train_loss": train_loss, "test_loss": test_loss, "test_acc": acc,
-                         "solved": bool(solved), "elapsed_s": elapsed,
-                         "baseline_loss": spec.baseline_loss, **task_cols})
+                         "val_loss": val_loss, "solved": bool(solved), "elapsed_s": elapsed,
+                         "baseline_loss": spec.baseline_loss, **dynamics(norms, m.clip),
+                         **gate_saturation(core, test_x), **task_cols})
+            norms = []
             if (solved and m.stop_when_solved) or step == m.steps:
                 break
         t0 = time.perf_counter()
@@ -99,7 +116,7 @@ def measure(point: Point) -> List[Dict]:
         loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), m.clip)
+        norms.append(nn.utils.clip_grad_norm_(model.parameters(), m.clip).item())  # before clipping
         opt.step()
         train_loss = loss.item()
         elapsed += time.perf_counter() - t0
@@ -108,6 +125,30 @@ def measure(point: Point) -> List[Dict]:
     rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal,
                                                  task_loss)]
     return rows
+
+
+def dynamics(norms: List[float], clip: float) -> Dict:
+    """Gradient norms before clipping over the steps since the last evaluation."""
+    if not norms:
+        return {"grad_norm_preclip": float("nan"), "grad_norm_preclip_max": float("nan"),
+                "clipped_fraction": float("nan")}
+    return {"grad_norm_preclip": statistics.median(norms), "grad_norm_preclip_max": max(norms),
+            "clipped_fraction": sum(n > clip for n in norms) / len(norms)}
+
+
+@torch.no_grad()
+def gate_saturation(core: nn.Module, x: Tensor) -> Dict:
+    """Fractions of memory gates above 0.99 (holding) and below 0.01 (erasing), layer 0's
+    forward direction, on x; NaN for a cell without one (the registry says which)."""
+    layer = layer_stack(core)[0] if core.num_layers > 1 else core
+    out, _ = layer(x)
+    H = core.hidden_size
+    h_prev = torch.cat([torch.zeros_like(out[:1, :, :H]), out[:-1, :, :H]])
+    gate = spec_of(layer).memory_gate_values(layer, x, h_prev)
+    if gate is None:
+        return {"gate_open_fraction": float("nan"), "gate_shut_fraction": float("nan")}
+    return {"gate_open_fraction": (gate > 0.99).double().mean().item(),
+            "gate_shut_fraction": (gate < 0.01).double().mean().item()}
 
 
 def profile(core: nn.Module, x: Tensor, seed: int, condition: str, flushing: bool,
