@@ -2,17 +2,22 @@
 
 Head is the working tree under this interpreter. Base is another commit (checked out into a
 temporary git worktree, run under this interpreter) or the same code under another interpreter
-(another torch build, another oneDNN). Round 1 runs the full preset (`ci`: the exact float64
-gradient checks and the timings) on both sides; every further round runs the timed preset only.
-Both sides run head's presets (conf/experiment/ is copied into
-the base worktree, as asv runs the current benchmarks against every commit). Each side runs in its own process, and the order alternates (base-head, head-base, ...) so that a
-drift of the machine during a round falls on both sides alike. The stores land in
+(another torch build, another oneDNN). Both sides run head's presets (conf/experiment/ is copied
+into the base worktree, as asv runs the current benchmarks against every commit).
+
+Each side is one long-lived process of its own (bench/ab_worker.py running that side's code),
+and the two measure **point by point, alternately**: point 1 base then head, point 2 head then
+base, and so on, the order flipping again every round. A co-tenant's burst lasts seconds; two
+measurements of a point a second apart share it, two runs of a whole preset half a minute apart
+do not. Round 1 measures every point of the full preset (`ci`: the exact float64 gradient checks
+and the timings); every further round the timed preset's points only. The stores land in
 OUT/{base,head}/r<k>/ with OUT/ab.json describing the run; `python -m analysis.compare --ab OUT`
 judges them (docs/architecture.md, "Regression tracking").
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -22,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,15 +58,56 @@ def check_python(python: str) -> str:
     return exe
 
 
-def run_side(python: str, code: Path, preset: str, store: Path, log: Path) -> int:
-    """One run of `preset` by `python` on the code in `code`, into `store`; returns its exit code."""
-    env = dict(os.environ, PYTHONPATH=str(code))
-    store.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as fh:
-        fh.write(f"$ {python} -m bench.suite {preset} results_dir={store}  (in {code})\n")
-        fh.flush()
-        return subprocess.call([python, "-m", "bench.suite", preset, f"results_dir={store}",
-                                "progress=false"], cwd=code, env=env, stdout=fh, stderr=subprocess.STDOUT)
+class Side:
+    """A worker process measuring points with one side's code (bench/ab_worker.py)."""
+
+    def __init__(self, name: str, python: str, code: Path, log: Path) -> None:
+        self.name, self.log = name, open(log, "a")
+        bootstrap = ("import runpy, sys; sys.argv = ['ab_worker', sys.argv[1]]; "
+                     f"runpy.run_path({str(ROOT / 'bench' / 'ab_worker.py')!r}, run_name='__main__')")
+        self.proc = subprocess.Popen([python, "-c", bootstrap, str(code)], cwd=code, text=True,
+                                     env=dict(os.environ, PYTHONPATH=str(code)), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log)
+
+    def measure(self, overrides: List[str]) -> str:
+        self.log.write(f"[{self.name}] {' '.join(overrides)}\n")
+        self.log.flush()
+        self.proc.stdin.write(json.dumps({"overrides": overrides}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise ABError(f"the {self.name} worker died (exit {self.proc.wait()}); see {self.log.name}")
+        answer = json.loads(line)
+        if answer["status"] == "refused":  # could not even compose: this side cannot run the preset
+            raise ABError(f"the {self.name} side refused {' '.join(overrides)}: {answer['error']}")
+        return answer["status"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def points(preset: str) -> List[List[str]]:
+    """The override lists of every point of `preset` (a suite: of each member), as Hydra's
+    sweeper would expand them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from bench.suite import EXPERIMENTS, members
+
+    out = []
+    for member in members(preset):
+        params = (yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text()) or {}).get("hydra", {}) \
+            .get("sweeper", {}).get("params", {}) or {}
+        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+        axes = [[f"{o.key_or_group}={v}" for v in (o.sweep_string_iterator() if o.is_sweep_override()
+                                                   else [o.get_value_element_as_str()])] for o in parsed]
+        out += [[f"experiment={member}", *combo] for combo in itertools.product(*axes)]
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -97,34 +145,38 @@ def run(args: argparse.Namespace) -> int:
     else:
         base_py, base_code = check_python(args.base_python), ROOT
         base_label = f"{base_py} (same code)"
+    sides = {}
     try:
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        sides = {"base": (base_py, base_code), "head": (head_py, ROOT)}
+        full, timed = points(args.preset), points(args.timed_preset)
         meta = {"base": base_label, "head": f"working tree ({git('rev-parse', '--short=12', 'HEAD')})",
                 "base_python": base_py, "head_python": head_py, "rounds": args.rounds,
-                "preset": args.preset, "timed_preset": args.timed_preset, "runs": []}
+                "preset": args.preset, "timed_preset": args.timed_preset, "interleave": "point",
+                "rounds_seconds": []}
         log = out / "ab.log"
+        sides = {"base": Side("base", base_py, base_code, log), "head": Side("head", head_py, ROOT, log)}
         start = time.perf_counter()
         for k in range(1, args.rounds + 1):
-            preset = args.preset if k == 1 else args.timed_preset
-            order = ["base", "head"] if k % 2 else ["head", "base"]
-            for name in order:
-                py, code = sides[name]
-                t0 = time.perf_counter()
-                rc = run_side(py, code, preset, out / name / f"r{k}", log)
-                seconds = time.perf_counter() - t0
-                meta["runs"].append({"round": k, "side": name, "preset": preset, "rc": rc, "seconds": round(seconds, 1)})
-                print(f"bench.ab: round {k}/{args.rounds} {name:4s} {preset}: exit {rc}, {seconds:.0f} s",
-                      file=sys.stderr, flush=True)
-                if rc == 2:  # refused before any work (unknown preset, bad config): nothing to compare
-                    raise ABError(f"the {name} side refused to run {preset} (exit 2); see {log}")
+            t0, failed = time.perf_counter(), 0
+            batch = full if k == 1 else timed
+            for i, overrides in enumerate(batch):
+                order = ["base", "head"] if (i + k) % 2 else ["head", "base"]
+                for name in order:
+                    status = sides[name].measure([*overrides, f"results_dir={out / name / f'r{k}'}", "force=true"])
+                    failed += status not in ("ok", "skipped")
+            seconds = time.perf_counter() - t0
+            meta["rounds_seconds"].append(round(seconds, 1))
+            print(f"bench.ab: round {k}/{args.rounds}: {len(batch)} points on each side, alternating; "
+                  f"{failed} not ok; {seconds:.0f} s", file=sys.stderr, flush=True)
         meta["seconds"] = round(time.perf_counter() - start, 1)
         (out / "ab.json").write_text(json.dumps(meta, indent=2))
         print(f"bench.ab: {args.rounds} rounds in {meta['seconds']:.0f} s; stores in {out}", file=sys.stderr)
         return 0
     finally:
+        for side in sides.values():
+            side.close()
         if worktree is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
             shutil.rmtree(worktree, ignore_errors=True)

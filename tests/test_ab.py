@@ -197,3 +197,12 @@ def test_ab_runner_refuses_unknown_ref_and_interpreter(tmp_path):
     r = run_ab("--base", "HEAD", "--rounds", "2")
     assert r.returncode == 2 and "at least 3" in r.stderr
     assert not (tmp_path / "ab").exists()  # refused before any work
+
+
+def test_points_expand_a_suite_as_the_sweeper_does():
+    from bench.ab import points
+    pts = points("ci")
+    assert len(pts) == 4 * 2 + 4 * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend
+    assert all(p[0] in ("experiment=ci_gradients", "experiment=ci_throughput") for p in pts)
+    assert ["experiment=ci_throughput", "model.cell=ref_lstm", "measure.backend=native",
+            "model.bidirectional=true"] in pts
