@@ -205,4 +205,4 @@ def test_points_expand_a_suite_as_the_sweeper_does():
     assert len(pts) == 4 * 2 + 4 * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend
     assert all(p[0] in ("experiment=ci_gradients", "experiment=ci_throughput") for p in pts)
     assert ["experiment=ci_throughput", "model.cell=ref_lstm", "measure.backend=native",
-            "model.bidirectional=true"] in pts
+            "model.bidirectional=True"] in pts
