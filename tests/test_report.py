@@ -229,9 +229,10 @@ def test_fair_comparison_chooses_on_validation_and_says_why_runs_failed(tmp_path
 
 def test_failure_diagnosis_from_training_dynamics():
     from analysis.sections.long_range import diagnosis
-    run = lambda solved, clipped, norm: pd.Series({"solved": solved, "clipped_fraction": clipped,  # noqa: E731
-                                                   "grad_norm_preclip": norm})
-    assert diagnosis(run(True, 0.9, 1e-6)) == "solved"
-    assert diagnosis(run(False, 0.9, 50.0)) == "exploding"
-    assert diagnosis(run(False, 0.0, 1e-5)) == "vanishing"
-    assert diagnosis(run(False, 0.1, 0.3)) == "not vanishing or exploding"
+    run = lambda solved, clipped, far_near: pd.Series({"solved": solved, "clipped_fraction": clipped,  # noqa: E731
+                                                       "trained_far_near": far_near})
+    assert diagnosis(run(True, 0.9, 1e-20)) == "solved"
+    assert diagnosis(run(False, 0.9, 0.5)) == "exploding"
+    assert diagnosis(run(False, 0.0, 1e-12)) == "vanishing"
+    assert diagnosis(run(False, 0.9, 1e-12)) == "exploding + vanishing"
+    assert diagnosis(run(False, 0.1, 0.3)) == "neither vanishing nor exploding"
