@@ -240,3 +240,14 @@ def test_orthogonal_tanh_rnn_decays_slower_as_the_gain_grows():
         logs = [math.log10(n) for n in _norms(profile_rows(rnn, x, seed=0, condition="init"))]
         slopes.append((logs[0] - logs[-1]) / (len(logs) - 1))  # log10 per step, far vs near
     assert slopes == sorted(slopes)
+
+
+def test_a_diverged_rnn_gets_nan_theory_not_a_crash():
+    """After training diverged, W_hh holds NaN: LAPACK's eigvals would abort the process (seen
+    in a fair-comparison sweep); the theory columns are NaN and the profile is an overflow."""
+    rnn = build_model("rnn", 4, H, init="identity", nonlinearity="relu").double()
+    with torch.no_grad():
+        rnn.weight_hh_l0[0, 0] = float("nan")
+    rows = profile_rows(rnn, torch.randn(T, B, 4, dtype=torch.float64), seed=0, condition="trained")
+    assert math.isnan(rows[0]["spectral_radius"]) and math.isnan(rows[0]["rnn_heuristic_decay_per_step"])
+    assert rows[0]["status"] == "overflow"

@@ -74,7 +74,10 @@ def theory_columns(spec: CellSpec, layer0: nn.Module, x: Tensor) -> Dict[str, fl
         h = torch.stack([s[0] for s in states[1:]] + [step(x[-1], states[-1])[0]])
         relu = getattr(layer0, "nonlinearity", "tanh") == "relu"
         deriv = ((h > 0).double().mean() if relu else (1 - h ** 2).mean()).item()
-        rho = torch.linalg.eigvals(layer0.weight_hh_l0.double()).abs().max().item()
-        cols.update(spectral_radius=rho, mean_tanh_deriv=deriv,
-                    rnn_heuristic_decay_per_step=math.log10(rho * deriv) if rho * deriv > 0 else -math.inf)
+        w_hh = layer0.weight_hh_l0.double()
+        # A diverged model (weights inf or NaN after training) has no spectrum; LAPACK would abort
+        # the process on such a matrix rather than raise.
+        rho = torch.linalg.eigvals(w_hh).abs().max().item() if torch.isfinite(w_hh).all() else math.nan
+        heuristic = math.log10(rho * deriv) if rho * deriv > 0 else (-math.inf if rho * deriv == 0 else math.nan)
+        cols.update(spectral_radius=rho, mean_tanh_deriv=deriv, rnn_heuristic_decay_per_step=heuristic)
     return cols
