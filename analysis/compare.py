@@ -264,8 +264,9 @@ def compare_ab(directory: Path, threshold: float = paired.THRESHOLD) -> Tuple[in
     table = pd.DataFrame(out, columns=shown + ["change_lo", "change_hi"])
     b0, h0 = pd.concat(base), pd.concat(head)
     keys = ["git_sha", *ENV, "measure_version"]
-    header = [f"Base: {meta['base']}; head: {meta['head']}. {meta['rounds']} rounds, each side in its own "
-              f"process, order alternating; {meta.get('seconds', float('nan')):.0f} s.", "",
+    header = [f"Base: {meta['base']}; head: {meta['head']}. {meta['rounds']} rounds, one worker process per "
+              f"side, {'points' if meta.get('interleave') == 'point' else 'runs'} alternating; "
+              f"{meta.get('seconds', float('nan')):.0f} s.", "",
               *environment_table(b0, h0, ("base", "head"), keys), ""]
     calib = [(calibration(b), calibration(h)) for b, h in zip(base, head)]
     header.append("Calibration matmul, head/base per round (same machine, same time; a slower torch "
@@ -273,6 +274,10 @@ def compare_ab(directory: Path, threshold: float = paired.THRESHOLD) -> Tuple[in
     new = paired.new_points(sides)
     if new:
         header += ["", f"New in head, not judged ({len(new)}): " + "; ".join(new)]
+    for r in meta.get("refused", []):
+        if r["side"] == "head":  # base measured it, head cannot: fail closed
+            rows = [{"metric": f"point {r['point']}", "verdict": "REGRESSION (head refused a base point)"}]
+            table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
     n_base = len(set().union(*(set(b["pair_key"]) for b in base)))
     code, verdict = summarise(table, f"{n_base} base points")
     text = "\n".join(["# rnn-bench regression check (A/B, interleaved)", "", *header, "",

@@ -10,7 +10,7 @@ import pandas as pd
 from bench.config import MODEL_DEFAULTS
 
 CONFIG_COLUMNS = ["cell", "input_size", "hidden_size", "num_layers", "bidirectional", "forget_bias",
-                  "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "seq_len", "batch_size", "device",
+                  "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "scan", "seq_len", "batch_size", "device",
                   "dtype", "seed"]
 
 

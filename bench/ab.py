@@ -78,8 +78,8 @@ class Side:
         if not line:
             raise ABError(f"the {self.name} worker died (exit {self.proc.wait()}); see {self.log.name}")
         answer = json.loads(line)
-        if answer["status"] == "refused":  # could not even compose: this side cannot run the preset
-            raise ABError(f"the {self.name} side refused {' '.join(overrides)}: {answer['error']}")
+        if answer["status"] == "refused":  # this side's code cannot compose the point (a new cell, key)
+            self.log.write(f"[{self.name}] refused: {answer['error']}\n")
         return answer["status"]
 
     def close(self) -> None:
@@ -157,19 +157,24 @@ def run(args: argparse.Namespace) -> int:
                 "rounds_seconds": []}
         log = out / "ab.log"
         sides = {"base": Side("base", base_py, base_code, log), "head": Side("head", head_py, ROOT, log)}
-        start = time.perf_counter()
+        start, refused = time.perf_counter(), {}
         for k in range(1, args.rounds + 1):
             t0, failed = time.perf_counter(), 0
-            batch = full if k == 1 else timed
+            batch = [p for p in (full if k == 1 else timed) if tuple(p) not in refused]
             for i, overrides in enumerate(batch):
                 order = ["base", "head"] if (i + k) % 2 else ["head", "base"]
                 for name in order:
                     status = sides[name].measure([*overrides, f"results_dir={out / name / f'r{k}'}", "force=true"])
-                    failed += status not in ("ok", "skipped")
+                    if status == "refused":  # e.g. a cell added since base: head's point is new, not judged
+                        refused[tuple(overrides)] = name
+                    failed += status not in ("ok", "skipped", "refused")
             seconds = time.perf_counter() - t0
             meta["rounds_seconds"].append(round(seconds, 1))
             print(f"bench.ab: round {k}/{args.rounds}: {len(batch)} points on each side, alternating; "
                   f"{failed} not ok; {seconds:.0f} s", file=sys.stderr, flush=True)
+            if refused and len(refused) == len(full):
+                raise ABError(f"every point was refused (see {log}): the sides cannot run the same preset")
+        meta["refused"] = [{"side": side, "point": " ".join(p)} for p, side in refused.items()]
         meta["seconds"] = round(time.perf_counter() - start, 1)
         (out / "ab.json").write_text(json.dumps(meta, indent=2))
         print(f"bench.ab: {args.rounds} rounds in {meta['seconds']:.0f} s; stores in {out}", file=sys.stderr)

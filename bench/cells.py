@@ -124,6 +124,8 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
     layers = []
     D = 2 if model.bidirectional else 1
     extra = {"nonlinearity": model.nonlinearity} if isinstance(model, nn.RNN) else {}
+    if hasattr(model, "scan"):  # the diagonal cells keep their path (bench/modern.py)
+        extra["scan"] = model.scan
     for layer in range(model.num_layers):
         in_size = model.input_size if layer == 0 else model.hidden_size * D
         single = type(model)(in_size, model.hidden_size, num_layers=1, bidirectional=model.bidirectional, **extra)
@@ -135,7 +137,7 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
 
 
 def step_flops(gates: int, input_size: int, hidden_size: int, num_layers: int,
-               bidirectional: bool, seq_len: int, batch_size: int) -> Tuple[int, int]:
+               bidirectional: bool, seq_len: int, batch_size: int, recurrent: bool = True) -> Tuple[int, int]:
     """(forward, backward) matmul FLOPs of one training pass, as FlopCounterMode counts them
     on aten's native loop (tests/test_throughput.py holds it there within 1%); for the fused
     kernels (oneDNN, cuDNN) that hide their matmuls from the counter.
@@ -146,12 +148,14 @@ def step_flops(gates: int, input_size: int, hidden_size: int, num_layers: int,
                2*G*H*in_k * T * B except at layer 0 (x does not require grad); the recurrent
                gradient 2*G*H*H * (T-1) * B (the initial state does not require grad).
     Gate nonlinearities and the optimiser step are left out, as the counter leaves them out.
+    `recurrent=False` (the diagonal cells): no W_hh, so no recurrent matmuls or gradients.
     """
     D, G, H, T, B = (2 if bidirectional else 1), gates, hidden_size, seq_len, batch_size
     fwd = bwd = 0
     for k in range(num_layers):
         in_k = input_size if k == 0 else D * H
-        layer_fwd = 2 * G * H * (in_k + H) * T * B
+        rec = H if recurrent else 0
+        layer_fwd = 2 * G * H * (in_k + rec) * T * B
         fwd += D * layer_fwd
-        bwd += D * (layer_fwd + (2 * G * H * in_k * T * B if k > 0 else 0) + 2 * G * H * H * (T - 1) * B)
+        bwd += D * (layer_fwd + (2 * G * H * in_k * T * B if k > 0 else 0) + 2 * G * H * rec * (T - 1) * B)
     return fwd, bwd

@@ -48,7 +48,11 @@ def one_line(exc: BaseException) -> str:
     text = text.split("Config search path:")[0]
     keep = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(
         ("reference_type", "object_type", "Set the environment", "To append"))]
-    return "; ".join(dict.fromkeys(keep))
+    line = "; ".join(dict.fromkeys(keep))
+    if "model.cell" in line and "expected one of" in line:  # OmegaConf shortens a long choice list
+        from bench.registry import REGISTRY
+        line += f"; registered cells: {', '.join(REGISTRY)}"
+    return line
 
 
 def preflight(argv: List[str]) -> Optional[str]:

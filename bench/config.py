@@ -68,6 +68,9 @@ class ModelConfig:
     # Equal-parameter comparisons: the hidden size is chosen so that the recurrent core has about
     # this many parameters (it replaces model.hidden_size; the chosen size is recorded).
     param_budget: Optional[int] = None
+    # Diagonal cells (mingru, minlstm): true = parallel scan, false = sequential loop;
+    # null = the cell's default (scan). Refused for cells with one path only.
+    scan: Optional[bool] = None
 
 
 @dataclass
@@ -137,7 +140,7 @@ LSTM_FAMILY = set(family("lstm"))
 # Model keys added after records were first stored: at these values they are left out of the
 # configuration hash (bench/records.py), so that stored points keep their hashes.
 MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None,
-                  "param_budget": None}
+                  "param_budget": None, "scan": None}
 
 
 def register_configs() -> None:
@@ -216,6 +219,9 @@ def validate_model(m: DictConfig) -> None:
     if nonlin not in entry.nonlinearities:
         raise ConfigError(f"model.nonlinearity={nonlin} with model.cell={cell}: allowed for {cell}: "
                           f"{', '.join(entry.nonlinearities)}")
+    if m.scan is not None and entry.scan is None:
+        raise ConfigError(f"model.scan={str(m.scan).lower()} with model.cell={cell}: {cell} has one "
+                          f"path only (model.scan is for {', '.join(n for n, e in REGISTRY.items() if e.scan is not None)})")
     if not m.gain > 0:
         raise ConfigError(f"model.gain={m.gain}: must be > 0 (it scales the recurrent matrix)")
     if init == "chrono" and m.forget_bias is not None:

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from bench.config import LSTM_FAMILY, MODEL_DEFAULTS
+from bench.registry import REGISTRY
 from bench.tasks import TASK_SPECS
 
 STATUSES = ("ok", "overflow", "oom", "failed")
@@ -45,6 +46,8 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> 
             flat.pop("measure_solve_mse", None)
     if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY and flat.get("init") != "chrono":
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
+    if flat.get("scan") is None and REGISTRY[flat["cell"]].scan is not None:
+        flat["scan"] = REGISTRY[flat["cell"]].scan  # the path that runs is recorded and hashed
     if flat.get("init") == "chrono" and flat.get("chrono_tmax") is None:
         flat["chrono_tmax"] = flat["seq_len"]  # chrono's T_max defaults to the sequence length
     return flat

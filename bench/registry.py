@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from bench.cells import ReferenceLSTM, lstm_cell, step_flops
 from bench.init_schemes import apply_init
+from bench.modern import MinGRU, MinLSTM
 
 State = Tuple[Tensor, ...]
 StepFn = Callable[[Tensor, State], State]
@@ -26,7 +27,8 @@ INITS = ("default", "orthogonal", "identity", "xavier", "chrono")
 class CellSpec:
     """What the suite knows of one cell.
 
-    family: `lstm` (gated, with a cell state), `gru` (gated, no cell state), `plain` (no gates).
+    family: `lstm` (gated, with a cell state), `gru` (gated, no cell state), `plain` (no gates),
+        `diagonal` (gates of the input only: h_t = a_t h_{t-1} + b_t, trainable by parallel scan).
     module: the class the builder returns (`spec_of` finds a module's entry by it).
     builder(input_size, hidden_size, num_layers=, bidirectional=, nonlinearity=) -> a module with
         torch.nn.LSTM's call contract and parameter names (weight_ih_l{k}[_reverse], ...).
@@ -36,6 +38,11 @@ class CellSpec:
     step(layer): one forward-direction step (x_t, state) -> state of a single-layer module.
     memory_gate: index of the gate block whose value multiplies the old state on the diagonal
         path (LSTM: forget; GRU: update z), or None; the gate-theory column and chrono read it.
+    keep: for cells whose memory gate is not a sigmoid block of (W_ih, W_hh) (the diagonal
+        cells): (layer, x) -> the factor a_t multiplying h_{t-1}, (T, B, H).
+    scan: the cell's default for `model.scan` (True: parallel scan, False: loop), or None where
+        the cell has one path only.
+    recurrent_matrix: whether the cell has W_hh (the parameter and FLOP counts, the spectrum).
     """
     name: str
     family: str
@@ -48,17 +55,22 @@ class CellSpec:
     memory_gate: Optional[int] = None
     inits: FrozenSet[str] = frozenset({"default", "orthogonal", "identity", "xavier"})
     nonlinearities: Tuple[str, ...] = ("tanh",)
+    keep: Optional[Callable[[nn.Module, Tensor], Tensor]] = None
+    scan: Optional[bool] = None
+    recurrent_matrix: bool = True
     description: str = ""
 
     def flops(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool,
               seq_len: int, batch_size: int) -> Tuple[int, int]:
         """(forward, backward) matmul FLOPs of one training pass (bench.cells.step_flops)."""
-        return step_flops(self.gates, input_size, hidden_size, num_layers, bidirectional, seq_len, batch_size)
+        return step_flops(self.gates, input_size, hidden_size, num_layers, bidirectional, seq_len,
+                          batch_size, recurrent=self.recurrent_matrix)
 
     def params(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False) -> int:
         """Parameters of the recurrent core: G * D * sum over layers of H * (in_k + H + 2)."""
         D, H = (2 if bidirectional else 1), hidden_size
-        return sum(self.gates * D * H * ((input_size if k == 0 else D * H) + H + 2) for k in range(num_layers))
+        per_unit = (lambda i: i + H + 2) if self.recurrent_matrix else (lambda i: i + 1)  # noqa: E731
+        return sum(self.gates * D * H * per_unit(input_size if k == 0 else D * H) for k in range(num_layers))
 
     def hidden_for_budget(self, budget: int, input_size: int, num_layers: int = 1,
                           bidirectional: bool = False) -> int:
@@ -72,6 +84,8 @@ class CellSpec:
 
     def memory_gate_values(self, layer: nn.Module, x: Tensor, h_prev: Tensor) -> Optional[Tensor]:
         """The memory gate (T, B, H) of a single-layer module along a trajectory, or None."""
+        if self.keep is not None:
+            return self.keep(layer, x)
         if self.memory_gate is None:
             return None
         H = layer.hidden_size
@@ -111,12 +125,14 @@ def family(name: str) -> Tuple[str, ...]:
 
 def build_model(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                 bidirectional: bool = False, forget_bias: Optional[float] = None, init: str = "default",
-                gain: float = 1.0, nonlinearity: str = "tanh", chrono_tmax: Optional[int] = None) -> nn.Module:
+                gain: float = 1.0, nonlinearity: str = "tanh", chrono_tmax: Optional[int] = None,
+                scan: Optional[bool] = None) -> nn.Module:
     """The registered model for `cell`, initialised by `init` (bench/init_schemes.py). The caller
     seeds torch's generator first (bench.measures.point.Point.build_model)."""
     s = spec(cell)
+    extra = {} if s.scan is None else {"scan": s.scan if scan is None else scan}
     model = s.builder(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                      nonlinearity=nonlinearity)
+                      nonlinearity=nonlinearity, **extra)
     return apply_init(model, s, init, gain, forget_bias, chrono_tmax)
 
 
@@ -177,3 +193,31 @@ register(CellSpec("gru", "gru", nn.GRU, _no_nonlinearity(nn.GRU), gates=3, state
 register(CellSpec("ref_lstm", "lstm", ReferenceLSTM, _no_nonlinearity(ReferenceLSTM), gates=4, state_size=2,
                   step=_lstm_step, memory_gate=1, inits=GATED_INITS,
                   description="LSTM from the gate equations, a Python loop over aten ops"))
+
+
+# --- the diagonal cells that train by parallel scan (bench/modern.py) -----------------------
+
+def _diagonal_step(layer: nn.Module) -> StepFn:
+    w, b = layer.weight_ih_l0, layer.bias_ih_l0
+
+    def step(x: Tensor, s: State) -> State:
+        log_a, log_b = layer.coefficients(x @ w.T + b)
+        return (log_a.exp() * s[0] + log_b.exp(),)
+    return step
+
+
+def _diagonal(cls):
+    def build(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh", scan=True):
+        return cls(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, scan=scan)
+    return build
+
+
+DIAGONAL_INITS = frozenset({"default", "xavier"})
+register(CellSpec("mingru", "diagonal", MinGRU, _diagonal(MinGRU), gates=2, state_size=1,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  recurrent_matrix=False, inits=DIAGONAL_INITS,
+                  description="minGRU (Feng et al. 2024): diagonal, parallel scan or loop"))
+register(CellSpec("minlstm", "diagonal", MinLSTM, _diagonal(MinLSTM), gates=3, state_size=1,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  recurrent_matrix=False, inits=DIAGONAL_INITS,
+                  description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))

@@ -123,10 +123,13 @@ def write_fair_study(store: Path) -> Path:
         ("rnn", "default", "tanh", 0.001, None, 16, lambda s: (0.17, 0.17, False, 0.0, 1e-5, math.nan)),
         ("rnn", "identity", "relu", 0.001, 1000, 30, lambda s: (0.004, 0.005, s < 2, 0.0, 0.2, math.nan)),
         ("lstm", "chrono", "tanh", 0.001, 1000, 14, lambda s: (0.003, 0.003, True, 0.0, 0.3, 0.8)),
+        # diverges in 2 of 3 seeds; the survivor's validation loss is the lowest of all
+        ("rnn", "identity", "relu", 0.01, 1000, 30,
+         lambda s: (0.001, 0.001, True, 0.0, 0.2, math.nan) if s == 0 else (math.nan,) * 2 + (False, 1.0, 1e9, math.nan)),
     ]
     for cell, init, nl, lr, budget, hidden, outcome in runs:
         for seed in (0, 1, 2):
-            point = _config(cell, 100, "long_range", seed, measure_task="adding", measure_lr=lr,
+            point = _config(cell, 100, "long_range", seed, measure_task="adding", measure_lr=lr, measure_version=3,
                             init=init, nonlinearity=nl, param_budget=budget, dtype="float32",
                             forget_bias=0.0 if cell == "lstm" and init != "chrono" else None)
             point["hidden_size"] = hidden

@@ -202,7 +202,17 @@ def test_ab_runner_refuses_unknown_ref_and_interpreter(tmp_path):
 def test_points_expand_a_suite_as_the_sweeper_does():
     from bench.ab import points
     pts = points("ci")
-    assert len(pts) == 4 * 2 + 4 * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend
+    assert len(pts) == 6 * 2 + 6 * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend
     assert all(p[0] in ("experiment=ci_gradients", "experiment=ci_throughput") for p in pts)
     assert ["experiment=ci_throughput", "model.cell=ref_lstm", "measure.backend=native",
             "model.bidirectional=True"] in pts
+
+
+def test_every_registered_cell_is_in_the_ci_presets():
+    """A change to any cell is seen by CI: each ci preset sweeps every registered cell."""
+    import yaml
+    from bench.registry import REGISTRY
+    from bench.suite import EXPERIMENTS, members
+    for member in members("ci"):
+        params = yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text())["hydra"]["sweeper"]["params"]
+        assert set(str(params["model.cell"]).split(",")) == set(REGISTRY), member

@@ -69,12 +69,13 @@ def test_reference_lstm_rejects_wrong_input_size():
 @pytest.mark.parametrize("bidir", [False, True])
 def test_registry_contract_and_parameter_counts(cell, bidir):
     """Every cell: (T, B, I) -> (T, B, D*H); parameter count = G * D * sum over layers of
-    H * (layer_input + H + 2)."""
+    H * (layer_input + H + 2), without the H + 1 of W_hh and b_hh for the diagonal cells."""
     I, H, L, D = 4, 8, 2, 2 if bidir else 1
     model = build_model(cell, I, H, L, bidir)
     out, _ = model(torch.randn(5, 3, I))
     assert out.shape == (5, 3, D * H)
-    expected = sum(REGISTRY[cell].gates * D * H * ((I if k == 0 else D * H) + H + 2) for k in range(L))
+    rec = (H + 2) if REGISTRY[cell].recurrent_matrix else 1
+    expected = sum(REGISTRY[cell].gates * D * H * ((I if k == 0 else D * H) + rec) for k in range(L))
     assert sum(p.numel() for p in model.parameters()) == expected
 
 

@@ -77,7 +77,7 @@ def test_hash_ignores_run_only_keys(make_cfg):
     (["data.seq_len=0"], "data.seq_len=0"),
     (["model.cell=gru", "model.forget_bias=1"], "model.forget_bias"),
     (["-m", "model.cell=rnn,lstm", "data.seq_len=10,0"], "data.seq_len=0"),
-    (["-m", "model.cell=rnn,foo"], "expected one of [rnn, lstm, gru, ref_lstm]"),
+    (["-m", "model.cell=rnn,foo"], "registered cells: rnn, lstm, gru, ref_lstm, mingru, minlstm"),
     (["dtype=float16"], "expected one of [float32, float64, bfloat16]"),
     (["measure=nope"], "Could not find 'measure/nope'"),
 ])

@@ -28,9 +28,11 @@ def test_entry_is_consistent_with_the_module_it_builds(cell):
     s = spec(cell)
     model = build_model(cell, 3, 4, 2, True)
     assert type(model) is s.module and spec_of(model) is s
-    assert s.family in ("lstm", "gru", "plain")
-    assert (s.memory_gate is None) == (s.family == "plain")
-    assert model.weight_hh_l0.shape[0] == s.gates * 4
+    assert s.family in ("lstm", "gru", "plain", "diagonal")
+    assert (s.memory_gate is None and s.keep is None) == (s.family == "plain")
+    weight = model.weight_hh_l0 if s.recurrent_matrix else model.weight_ih_l0
+    assert weight.shape[0] == s.gates * 4
+    assert s.recurrent_matrix == hasattr(model, "weight_hh_l0")
     assert effective_backend(cell, "cpu", "float64", "auto") == "native"
     if "cpu" not in s.fused:
         assert effective_backend(cell, "cpu", "float32", "auto") == "native"
@@ -49,6 +51,8 @@ def blocks(w, H):
 def test_orthogonal_and_identity_recurrent_blocks_times_gain(cell, gain):
     H = 6
     for init in ("orthogonal", "identity"):
+        if init not in spec(cell).inits:
+            continue
         m = build_model(cell, 3, H, 2, True, init=init, gain=gain)
         for name, p in m.named_parameters():
             if name.startswith("weight_hh"):

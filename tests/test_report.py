@@ -222,6 +222,7 @@ def test_fair_comparison_chooses_on_validation_and_says_why_runs_failed(tmp_path
     assert a.at["rnn", "lr"] == 0.01 and a.at["rnn", "failures"] == "exploding 3"
     b = t[t["protocol"].str.startswith("B")].set_index("cell")
     assert b.at["rnn", "init"] == "identity" and b.at["rnn", "nonlinearity"] == "relu"
+    assert b.at["rnn", "lr"] == 0.001  # not lr 0.01, whose one surviving seed scored lowest
     assert b.at["rnn", "solved [95% Wilson]"].startswith("2/3") and b.at["lstm", "hidden_size"] == 14
     text = (out / "report.md").read_text()
     assert "rnn (identity+relu, lr 0.001, H=30) 2/3" in text  # the scorecard line

@@ -50,6 +50,8 @@ def diagnosis(run: pd.Series) -> str:
     can show both (a large norm from the recent steps, nothing from the far ones)."""
     if run["solved"]:
         return "solved"
+    if not np.isfinite(run.get("final_test_loss", 0.0)):
+        return "diverged"
     why = [w for w, hit in (("exploding", run["clipped_fraction"] > 0.5),
                             ("vanishing", run.get("trained_far_near", np.nan) < VANISHED)) if hit]
     return " + ".join(why) or "neither vanishing nor exploding"
@@ -74,7 +76,12 @@ def fair_comparison(r: pd.DataFrame, report, claims: dict) -> str:
     over seeds is chosen; its solved fraction is read on the test batch."""
     if "final_val_loss" not in r or r["final_val_loss"].isna().all():
         return ""
-    r = r[r["final_val_loss"].notna()].copy()
+    # Runs from before the validation batch (measure version < 3) cannot take part; a run of
+    # version 3 whose losses are not finite diverged: it counts, as an unsolved run that the
+    # validation choice ranks last (dropping it would choose among the survivors).
+    version = r["measure_version"] if "measure_version" in r else pd.Series(np.nan, index=r.index)
+    r = r[version.astype(float) >= 3].copy()
+    r["final_val_loss"] = r["final_val_loss"].fillna(np.inf)
     budget = r["param_budget"] if "param_budget" in r else pd.Series(np.nan, index=r.index)
     r["protocol"] = np.where(budget.notna(), "B: best init, equal parameters",
                              np.where(r["init"] == "default", "A: default init, equal hidden size", ""))
@@ -96,7 +103,8 @@ def fair_comparison(r: pd.DataFrame, report, claims: dict) -> str:
     out["solved [95% Wilson]"] = [fraction(int(k), int(n)) for k, n in zip(out["solved"], out["seeds"])]
     out = out.drop(columns=["solved"]).sort_values(base)
     md = [report.table("fair_comparison", out, "fair long-lag comparison: per protocol, cell and lag, "
-                       "the (init, nonlinearity, lr) with the lowest mean validation loss over seeds, "
+                       "the (init, nonlinearity, lr) with the lowest median validation loss over seeds "
+                       "(a diverged seed counts as infinite), "
                        "its solved fraction on the test batch (95% Wilson), median test loss, median "
                        "fraction of steps clipped, median fraction of memory gates above 0.99 at the "
                        "end, and why unsolved runs failed (clipped on most steps: exploding; after "
@@ -111,7 +119,7 @@ def fair_comparison(r: pd.DataFrame, report, claims: dict) -> str:
                               f"lr {row.lr:g}, H={row.hidden_size}) {row['solved [95% Wilson]']}"
                               for _, row in g.iterrows())
             parts.append(f"{proto.split(':')[0]}: {cells}")
-        claims["fair"] = f"adding T={T}, solved seeds [95% Wilson], protocols " + " | ".join(parts)
+        claims["fair"] = f"adding T={T}, solved seeds [95% Wilson], protocol " + "; protocol ".join(parts)
     return "\n".join(md)
 
 
