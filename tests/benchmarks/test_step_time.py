@@ -10,7 +10,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from bench.config import MODEL_DEFAULTS
 from bench.device import backend_context, denormal_context, effective_backend
+from bench.registry import REGISTRY
 from bench.measures.gradients import profile_rows
 from bench.measures.point import Point
 from bench.measures.throughput import setup, training_step
@@ -22,7 +24,8 @@ def _point(cell: str, backend: str = "auto", dtype=torch.float32, **sizes) -> Po
     s = {**SIZES, **sizes}
     cfg = OmegaConf.create({
         "model": {"cell": cell, "input_size": s["input_size"], "hidden_size": s["hidden_size"],
-                  "num_layers": 1, "bidirectional": False, "forget_bias": None},
+                  "num_layers": 1, "bidirectional": False, "forget_bias": None, **MODEL_DEFAULTS,
+                  "scan": s.get("scan")},
         "data": {"seq_len": s["seq_len"], "batch_size": s["batch_size"]},
         "measure": {"name": "throughput", "lr": 1e-3}, "seed": 0})
     eff = effective_backend(cell, "cpu", str(dtype).split(".")[-1], backend)
@@ -30,7 +33,7 @@ def _point(cell: str, backend: str = "auto", dtype=torch.float32, **sizes) -> Po
 
 
 @pytest.mark.parametrize("backend", ["auto", "native"])
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "ref_lstm"])
+@pytest.mark.parametrize("cell", sorted(REGISTRY))
 def test_step_time(benchmark, cell, backend):
     point = _point(cell, backend)
     benchmark.extra_info.update({**SIZES, "cell": cell, "backend": point.backend, "dtype": "float32",
@@ -93,3 +96,34 @@ def test_gradient_profile_cost(benchmark, cell, theory):
                                  "profile_median_ms": profile_ms, "ratio": profile_ms / step_ms})
     print(f"\n{cell}: profile{' + theory' if theory else ''} {profile_ms:.1f} ms, training step "
           f"{step_ms:.1f} ms, ratio {profile_ms / step_ms:.2f}")
+
+
+@pytest.mark.parametrize("seq_len", [256, 1024, 4096])
+def test_scan_against_loop_and_fused_lstm(benchmark, seq_len):
+    """minGRU's parallel scan against its sequential loop and against nn.LSTM on oneDNN, one
+    training step each, interleaved in one run (medians of 7); the ratios scan/loop and
+    scan/fused-LSTM are in extra_info (issue: the crossover study)."""
+    sizes = {"input_size": 32, "hidden_size": 64, "batch_size": 16, "seq_len": seq_len}
+    steps = {}
+    with denormal_context(True):
+        for name, cell, scan in (("scan", "mingru", True), ("loop", "mingru", False), ("lstm", "lstm", None)):
+            point = _point(cell, "auto", scan=scan, **sizes)
+            with backend_context(point.backend):
+                model, opt, x, target = setup(point)
+                steps[name] = (point.backend, training_step(model, opt, x, target, "cpu")[1])
+
+        def interleaved():
+            times = {k: [] for k in steps}
+            for i in range(9):
+                for name in (list(steps) if i % 2 else list(steps)[::-1]):
+                    backend, step = steps[name]
+                    with backend_context(backend):
+                        times[name].append(step()[2])
+            return {k: sorted(v[2:])[3] for k, v in times.items()}  # two warm-ups, median of 7
+        med = benchmark.pedantic(interleaved, rounds=1, iterations=1)
+    benchmark.extra_info.update({**sizes, **{f"{k}_ms": v for k, v in med.items()},
+                                 "scan_over_loop": med["scan"] / med["loop"],
+                                 "scan_over_fused_lstm": med["scan"] / med["lstm"]})
+    print(f"\nT={seq_len}: scan {med['scan']:.1f} ms, loop {med['loop']:.1f} ms, fused lstm "
+          f"{med['lstm']:.1f} ms; scan/loop {med['scan'] / med['loop']:.3f}, "
+          f"scan/lstm {med['scan'] / med['lstm']:.3f}")
