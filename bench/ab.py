@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 3:
         parser.error("--rounds must be at least 3: an interval needs several paired rounds")
+    # A CI job's timeout sends SIGTERM: exit through the `finally` that removes the worktree and
+    # stops the workers, as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return run(args)
     except ABError as exc:
