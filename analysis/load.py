@@ -67,7 +67,10 @@ def version_warnings(df: pd.DataFrame) -> List[str]:
     """One line per measure whose stored points come from more than one measure version or
     torch version: their numbers may not be comparable."""
     out = []
-    for measure, rows in df.groupby("measure"):
+    # long_range stores its gradient profiles as measure=gradients rows: they carry long_range's
+    # version, so they are grouped with the measure that made them
+    origin = df["measure"].where(df["measure_task"].isna(), "long_range") if "measure_task" in df else df["measure"]
+    for measure, rows in df.groupby(origin):
         for col, what in (("measure_version", "measure versions"), ("torch_version", "torch versions")):
             if col in rows:
                 seen = sorted({f"{v:g}" if isinstance(v, float) else str(v) for v in rows[col].dropna()})

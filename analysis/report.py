@@ -29,6 +29,7 @@ CLAIMS = {
     "fair": "...also against a well-initialised RNN of equal parameter count, each cell's lr chosen on validation",
     "slower": "LSTM trains slower than a plain RNN on the same hardware",
     "bidir": "A bidirectional LSTM doubles parameters and compute",
+    "scan": "Cells that train by parallel scan (minGRU, minLSTM) outrun a fused LSTM at long sequences",
 }
 
 

@@ -135,3 +135,20 @@ def write_fair_study(store: Path) -> Path:
             point["hidden_size"] = hidden
             _write(store, point, rows(*outcome(seed)))
     return store
+
+
+def write_crossover(store: Path) -> Path:
+    """Step time against seq_len: lstm on oneDNN at 0.1 ms/step; minGRU's loop at 0.2 ms/step,
+    its scan at 2 ms + 0.01 ms/step, so the scan overtakes the fused LSTM from T=64 on (2.64 ms
+    against 6.4 ms there) and its loop from T=16."""
+    for T in (16, 64, 256, 1024):
+        for cell, backend, scan, ms in (("lstm", "onednn", None, 0.1 * T), ("mingru", "native", True, 2 + 0.01 * T),
+                                        ("mingru", "native", False, 0.2 * T)):
+            point = _config(cell, T, "throughput", dtype="float32", measure_backend="auto",
+                            measure_tf32=False, scan=scan)
+            rows = [{"measure": "throughput", "phase": ph, "rep": r, "time_ms": ms * f, "flops": 1e6,
+                     "peak_mem_bytes": 1000 * T, "rel_iqr": 0.01, "noisy": False, "calib_flops_per_s": 1e10,
+                     "calib_n": 512, "tokens": 4 * T, "attempt": 1, "params": 100}
+                    for r in range(5) for ph, f in (("forward", 0.3), ("backward", 0.6), ("step", 1.0))]
+            _write(store, point, rows, backend=backend)
+    return store

@@ -237,3 +237,27 @@ def test_failure_diagnosis_from_training_dynamics():
     assert diagnosis(run(False, 0.0, 1e-12)) == "vanishing"
     assert diagnosis(run(False, 0.9, 1e-12)) == "exploding + vanishing"
     assert diagnosis(run(False, 0.1, 0.3)) == "neither vanishing nor exploding"
+
+
+def test_long_range_gradient_rows_are_versioned_with_long_range():
+    """long_range (v3) stores measure=gradients rows beside the gradients measure's own (v2):
+    not a mix of versions; two versions of one measure are."""
+    from analysis.load import version_warnings
+    df = pd.DataFrame({"measure": ["gradients", "gradients", "long_range"],
+                       "measure_task": [None, "adding", "adding"], "measure_version": [2, 3, 3],
+                       "torch_version": ["2.13.0"] * 3})
+    assert version_warnings(df) == []
+    df.loc[1, "measure_task"] = None
+    assert version_warnings(df) and "gradients: 2, 3" in version_warnings(df)[0]
+
+
+def test_crossover_figure_ratios_and_claim(tmp_path):
+    from tests.synthetic import write_crossover
+    store, out = write_crossover(tmp_path / "s"), tmp_path / "r"
+    assert report_main([str(store), "--out", str(out)]) == 0
+    assert (out / "figures" / "crossover.png").exists()
+    r = pd.read_csv(out / "tables" / "crossover_ratios.csv").set_index("seq_len")
+    assert r.at[64, "mingru scan/lstm onednn"] == pytest.approx(2.64 / 6.4)
+    assert r.at[16, "mingru scan/loop"] == pytest.approx(2.16 / 3.2)
+    text = (out / "report.md").read_text()
+    assert "mingru scan overtakes the fused LSTM from T=64" in text

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -108,6 +109,8 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
             "seq_len", "batch_size", "median_forward_ms", "median_backward_ms", "median_step_ms",
             "iqr_step_ms", "rel_iqr", "noisy", "tokens_per_s", "achieved_flops_per_s",
             "fraction_of_peak", "flops_source", "peak_mem_bytes", "peak_mem_source", "params"]
+    if "scan" in p and p["scan"].notna().any():  # the diagonal cells' path (scan or loop)
+        cols.insert(2, "scan")
     md.append(report.table("throughput_points", p[cols].sort_values(cols[:9]), "step time per point "
                            "(ms, median and IQR over repetitions), rates and memory"))
     noisy = p["rel_iqr"]
@@ -134,6 +137,8 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     if not layers.empty:
         md.append(report.table("depth_ratios", layers[["cell", "measure_backend", "hidden_size", "seq_len", "ratio"]],
                                f"step time with {p['num_layers'].max()} layers over 1 layer"))
+    crossover_claims: dict = {}
+    md.append(crossover(p, report, crossover_claims))
     fit = cost_fit(p)
     if not fit.empty:
         md.append(report.table("cost_fit", fit, "per-step cost fit time = a + b*seq_len"))
@@ -174,7 +179,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                             "(1 layer, unidirectional); one row per reading (CPU: peak of live bytes "
                             "allocated during the step, from torch's allocation events; CUDA: "
                             "max_memory_allocated), never mixed on one axis"))
-    claims = {}
+    claims = dict(crossover_claims)
     if not lr.empty:
         parts = [f"{b} {g['ratio'].median():.2f}x ({g['ratio'].min():.2f} to {g['ratio'].max():.2f}, "
                  f"{len(g)} configurations; widest 95% interval of one configuration "
@@ -190,3 +195,47 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                            + (f"; parameters {pr.min():.2f}x (by construction)" if len(pr) and pr.min() == pr.max()
                               else f"; parameters {pr.min():.2f}x to {pr.max():.2f}x" if len(pr) else ""))
     return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
+
+
+def crossover(p: pd.DataFrame, report, claims: dict) -> str:
+    """Step time and memory against seq_len per cell and path (fused kernel, native loop,
+    parallel scan, sequential loop): where the scan overtakes, and what memory it pays."""
+    p = p.copy()
+    if "scan" not in p or p["scan"].isna().all() or p["seq_len"].nunique() < 4:
+        return ""
+    path = np.where(p["scan"].isna(), p["backend"].astype(str),
+                    np.where(p["scan"].astype(str).str.lower() == "true", "scan", "loop"))
+    p["path"] = p["cell"].astype(str) + " " + path
+    keys = ["hidden_size", "batch_size", "dtype", "device"]
+    for k, g in p.groupby(keys, dropna=False):
+        if g["seq_len"].nunique() < 4 or g["scan"].notna().sum() == 0:
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for name, d in g.sort_values("seq_len").groupby("path"):
+            axes[0].plot(d["seq_len"], d["median_step_ms"], "o-", label=name)
+            axes[1].plot(d["seq_len"], d["peak_mem_bytes"] / 2 ** 20, "o-", label=name)
+        for ax, ylabel in zip(axes, ["training step, ms (median)", "peak memory, MiB (measured)"]):
+            ax.set(xscale="log", yscale="log", xlabel="seq_len", ylabel=ylabel)
+        axes[0].legend(fontsize="small")
+        md = [report.figure("crossover", fig, f"step time and memory against seq_len, hidden "
+                            f"{k[0]}, batch {k[1]}, {k[2]}: fused kernels and native loops of the "
+                            "torch.nn cells, parallel scan and sequential loop of the diagonal cells")]
+        wide = g.pivot_table(index="seq_len", columns="path", values="median_step_ms")
+        ratios = pd.DataFrame(index=wide.index)
+        for cell in sorted(g.loc[g["scan"].notna(), "cell"].unique()):
+            if f"{cell} scan" in wide and f"{cell} loop" in wide:
+                ratios[f"{cell} scan/loop"] = wide[f"{cell} scan"] / wide[f"{cell} loop"]
+            if f"{cell} scan" in wide and "lstm onednn" in wide:
+                ratios[f"{cell} scan/lstm onednn"] = wide[f"{cell} scan"] / wide["lstm onednn"]
+        md.append(report.table("crossover_ratios", ratios.reset_index(), "step-time ratios at equal "
+                               "seq_len (below 1: the first is faster)"))
+        over = [c for c in ratios if "lstm onednn" in c]
+        if over:
+            parts = []
+            for c in over:
+                won = ratios.index[ratios[c] < 1]
+                parts.append(f"{c.split()[0]} scan {'overtakes the fused LSTM from T=' + str(int(won.min())) if len(won) else 'never overtakes the fused LSTM'} "
+                             f"(ratio {ratios[c].iloc[-1]:.2f} at T={int(ratios.index[-1])})")
+            claims["scan"] = "step time, scan against oneDNN LSTM: " + "; ".join(parts)
+        return "\n".join(md)
+    return ""
