@@ -104,7 +104,8 @@ def test_scorecard_states_the_measured_numbers(built):
     assert "LSTM/RNN step time, median (range): native 3.00x (3.00 to 3.00, 6 configurations" in card
     assert "FLOP ratio 4x" in card
     assert "bidirectional/unidirectional 2.00x" in card and "parameters 2.00x (by construction)" in card
-    assert "not measured yet" in card  # gates: no ref_lstm in the synthetic store
+    assert "not in this store: measured by `make bench`" in card  # gates: no ref_lstm in the synthetic store
+    assert "not in this store: measured by `make bench EXP=long_range_fair`" in card
 
 
 def test_half_life_table_values(built):
