@@ -29,12 +29,15 @@ CLAIMS = {
     "fair": "...also against a well-initialised RNN of equal parameter count, each cell's lr chosen on validation",
     "slower": "LSTM trains slower than a plain RNN on the same hardware",
     "bidir": "A bidirectional LSTM doubles parameters and compute",
-    "scan": "Cells that train by parallel scan (minGRU, minLSTM) outrun a fused LSTM at long sequences",
+    "scan": "Cells that train by parallel scan (minGRU, minLSTM, LRU) outrun a fused LSTM at long sequences",
+    "state": "LSTM tracks state (running parity) at lengths it never saw; the diagonal cells cannot",
+    "selective": "Selective copying: which cells learn it within the same training budget",
 }
 
 
 # The preset that measures a claim the default suite does not.
-MEASURED_BY = {"init": "gradients_init", "fair": "long_range_fair", "scan": "throughput_crossover"}
+MEASURED_BY = {"init": "gradients_init", "fair": "long_range_fair", "scan": "throughput_crossover",
+               "state": "modern_tasks", "selective": "modern_tasks"}
 
 
 @dataclass
@@ -53,9 +56,11 @@ class Report:
         (out / "tables").mkdir(parents=True, exist_ok=True)
         (out / "figures").mkdir(parents=True, exist_ok=True)
 
-    def table(self, name: str, df: pd.DataFrame, caption: str, floatfmt: str = ".4g") -> str:
+    def table(self, name: str, df: pd.DataFrame, caption: str, floatfmt: str = ".4g",
+              shown: Optional[pd.DataFrame] = None) -> str:
+        """The full table as csv; in the report `shown` (a readable digest) where given, else df."""
         df.to_csv(self.out / "tables" / f"{name}.csv", index=False)
-        md = df.to_markdown(index=False, floatfmt=floatfmt)
+        md = (df if shown is None else shown).to_markdown(index=False, floatfmt=floatfmt)
         (self.out / "tables" / f"{name}.md").write_text(md + "\n")
         return f"**Table: {caption}** ([csv](tables/{name}.csv))\n\n{md}\n"
 
@@ -112,7 +117,7 @@ def build(store: Path, out: Path, warn=None) -> Path:
         result: Optional[SectionResult] = section.build(df, report)
         if result is not None:
             results.append(result)
-    parts = ["# rnn-bench report: LSTM against a plain RNN, measured", ""]
+    parts = ["# rnn-bench report: LSTM against a plain RNN and the modern recurrent cells, measured", ""]
     parts += [f"> **Warning:** {line}" for line in mixed] + ([""] if mixed else [])
     parts += ["## Scorecard", "", scorecard(results), ""]
     for r in results:

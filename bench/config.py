@@ -48,6 +48,8 @@ class Task(str, Enum):
     adding = "adding"            # Le et al. (2015) / Arjovsky et al. (2016) form
     adding_hs97 = "adding_hs97"  # Hochreiter & Schmidhuber (1997), experiment 4
     copy = "copy"
+    parity = "parity"                  # running parity, length generalisation (bench/tasks.py)
+    selective_copy = "selective_copy"  # Mamba's selective copying, scaled to a CPU
 
 
 @dataclass
@@ -68,7 +70,7 @@ class ModelConfig:
     # Equal-parameter comparisons: the hidden size is chosen so that the recurrent core has about
     # this many parameters (it replaces model.hidden_size; the chosen size is recorded).
     param_budget: Optional[int] = None
-    # Diagonal cells (mingru, minlstm): true = parallel scan, false = sequential loop;
+    # Diagonal cells (mingru, minlstm, lru): true = parallel scan, false = sequential loop;
     # null = the cell's default (scan). Refused for cells with one path only.
     scan: Optional[bool] = None
 
@@ -115,7 +117,7 @@ class LongRangeConfig:
     test_size: int = 512       # held-out batch
     solve_mse: float = 0.01    # adding problem: solved when test MSE is under this
     stop_when_solved: bool = True
-    copy_symbols: int = 10     # copy memory: symbols to remember (alphabet of 8)
+    copy_symbols: int = 10     # copy and selective_copy: symbols to remember (alphabet of 8)
     flush_denormal: bool = True  # training speed (as throughput); profiles are taken in float64
 
 
@@ -200,6 +202,9 @@ def validate(cfg: DictConfig) -> None:
         task = _value(m.task)
         if task == "adding" and cfg.data.seq_len < 2:
             raise ConfigError("data.seq_len: the adding problem needs seq_len >= 2")
+        if task == "selective_copy" and cfg.data.seq_len <= m.copy_symbols:
+            raise ConfigError(f"data.seq_len={cfg.data.seq_len}: selective_copy needs seq_len > "
+                              f"measure.copy_symbols={m.copy_symbols}")
         if task == "adding_hs97" and cfg.data.seq_len < 22:
             raise ConfigError(f"data.seq_len={cfg.data.seq_len}: adding_hs97 needs seq_len >= 22 "
                               "(first marker in the first 10 steps, second in the first T/2 - 1)")

@@ -1,5 +1,7 @@
-"""Recurrent cells that train by parallel scan: minGRU and minLSTM (Feng et al. 2024, "Were RNNs
-All We Needed?"), in plain PyTorch, registered in bench/registry.py.
+"""The modern recurrent cells, in plain PyTorch, registered in bench/registry.py: minGRU and minLSTM
+(Feng et al. 2024, "Were RNNs All We Needed?") and the LRU (Orvieto et al. 2023), which train by
+parallel scan, and sLSTM (Beck et al. 2024, xLSTM), which keeps a nonlinear recurrence and
+trains step by step.
 
 Both drop the hidden state from their gates, so the recurrence is diagonal and linear in h:
 
@@ -27,6 +29,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from bench.cells import ReferenceLSTM
 
 
 def log_g(x: Tensor) -> Tensor:
@@ -127,3 +131,189 @@ class MinLSTM(DiagonalRNN):
         k_f, k_i, h_tilde = proj.chunk(3, dim=-1)
         diff = F.softplus(-k_f) - F.softplus(-k_i)                 # log i - log f
         return -F.softplus(diff), -F.softplus(-diff) + log_g(h_tilde)  # log f', log i' + log g
+
+
+class LRU(nn.Module):
+    """The Linear Recurrent Unit (Orvieto et al. 2023), one block per layer and direction:
+
+        u_t = gelu(W_ih x_t + b_ih)                       (the pointwise MLP before the recurrence)
+        h_t = lambda * h_{t-1} + gamma * (B u_t)          (complex, diagonal, time-invariant)
+        y_t = Re(C h_t) + D u_t                           (the layer's output, real, H wide)
+
+    lambda = exp(-exp(nu) + i exp(theta)): the stable exponential parameterisation, |lambda| < 1 for
+    every nu. Ring initialisation: |lambda| uniform on the ring r_min <= |lambda| <= r_max (by
+    area), phase uniform on [0, max_phase]; gamma = sqrt(1 - |lambda|^2) (log-parameterised) keeps
+    the state's scale at init. Defaults are the paper's long-range settings (r_min 0.9, r_max 0.999,
+    max_phase pi/10). The state has H complex units; B and C are complex (real and imaginary
+    parameters), so every matmul is real and FlopCounterMode sees it (LRU.flops).
+
+    Where the paper's block puts the MLP after the recurrence, here it sits before it, so that one
+    layer is nonlinear in its input (a stack of blocks is the same sequence of operations); a
+    linear recurrence with a linear readout alone could not form the products the long-lag tasks
+    need. Both paths of the recurrence are those of the other diagonal cells: `scan=True` Heinsen's
+    log-space scan on complex logs, `scan=False` the loop (tests/test_modern.py holds them equal).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, scan: bool = True, r_min: float = 0.9,
+                 r_max: float = 0.999, max_phase: float = math.pi / 10) -> None:
+        super().__init__()
+        if not 0 <= r_min < r_max < 1:
+            raise ValueError(f"LRU: ring radii must satisfy 0 <= r_min < r_max < 1, got {r_min}, {r_max}")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.bidirectional, self.scan = num_layers, bidirectional, scan
+        self.num_directions = 2 if bidirectional else 1
+        self.ring = (r_min, r_max, max_phase)
+        H = hidden_size
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else H * self.num_directions
+            for suffix in [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]:
+                shapes = {"weight_ih": (H, layer_input), "bias_ih": (H,), "nu": (H,), "theta": (H,),
+                          "gamma": (H,), "weight_b_re": (H, H), "weight_b_im": (H, H),
+                          "weight_c_re": (H, H), "weight_c_im": (H, H), "weight_d": (H, H)}
+                for name, shape in shapes.items():
+                    self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r_min, r_max, max_phase = self.ring
+        H = self.hidden_size
+        for name, p in self.named_parameters():
+            kind = name.rsplit("_l", 1)[0]
+            with torch.no_grad():
+                if kind in ("weight_ih", "bias_ih"):
+                    bound = 1.0 / math.sqrt(getattr(self, "weight_ih" + name[name.rindex("_l"):]).shape[1])
+                    nn.init.uniform_(p, -bound, bound)
+                elif kind == "nu":    # |lambda|^2 uniform on [r_min^2, r_max^2]: uniform by area
+                    u = torch.rand(H) * (r_max ** 2 - r_min ** 2) + r_min ** 2
+                    p.copy_(torch.log(-0.5 * torch.log(u)))
+                elif kind == "theta":
+                    p.copy_(torch.log(max_phase * torch.rand(H).clamp_min(1e-4)))
+                elif kind in ("weight_b_re", "weight_b_im"):
+                    nn.init.normal_(p, std=1.0 / math.sqrt(2 * H))
+                elif kind in ("weight_c_re", "weight_c_im", "weight_d"):
+                    nn.init.normal_(p, std=1.0 / math.sqrt(H))
+        for name, p in self.named_parameters():   # gamma after nu, whatever the order
+            if name.startswith("gamma"):
+                with torch.no_grad():
+                    lam_abs = torch.exp(-torch.exp(getattr(self, name.replace("gamma", "nu"))))
+                    p.copy_(0.5 * torch.log1p(-lam_abs ** 2))
+
+    def log_lambda(self, suffix: str = "_l0") -> Tensor:
+        """log lambda = -exp(nu) + i exp(theta), (H,) complex."""
+        return torch.complex(-torch.exp(getattr(self, f"nu{suffix}")), torch.exp(getattr(self, f"theta{suffix}")))
+
+    def drive(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
+        """(u, gamma * B u) for input x (..., I): the real MLP output and the complex drive."""
+        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        u = F.gelu(x @ p("weight_ih").T + p("bias_ih"))
+        scale = torch.exp(p("gamma"))
+        return u, torch.complex(u @ p("weight_b_re").T * scale, u @ p("weight_b_im").T * scale)
+
+    def readout(self, h: Tensor, u: Tensor, suffix: str = "_l0") -> Tensor:
+        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        return h.real @ p("weight_c_re").T - h.imag @ p("weight_c_im").T + u @ p("weight_d").T
+
+    def keep(self, x: Tensor, suffix: str = "_l0") -> Tensor:
+        """|lambda| broadcast to (T, B, H): the singular values of the diagonal Jacobian."""
+        return torch.exp(-torch.exp(getattr(self, f"nu{suffix}"))).expand(*x.shape[:2], self.hidden_size)
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        if input.dim() != 3 or input.shape[-1] != self.input_size:
+            raise ValueError(f"LRU: input must be (T, B, {self.input_size}), got {tuple(input.shape)}")
+        if hx is not None:
+            raise ValueError("LRU: an initial state is not supported (the state is complex); pass hx=None")
+        run = parallel_scan if self.scan else sequential_scan
+        layer_input, h_n = input, []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction, suffix in enumerate([f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]):
+                x = layer_input if direction == 0 else layer_input.flip(0)
+                u, b = self.drive(x, suffix)
+                log_a = self.log_lambda(suffix).expand_as(b)
+                y = self.readout(run(log_a, torch.log(b)), u, suffix)
+                h_n.append(y[-1])
+                outputs.append(y if direction == 0 else y.flip(0))
+            layer_input = torch.cat(outputs, dim=-1)
+        return layer_input, torch.stack(h_n)
+
+    @staticmethod
+    def params(input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False) -> int:
+        """Per layer and direction: W_ih and b_ih (H*(in + 1)), nu, theta, gamma (3H), B, C (2 x 2H^2),
+        D (H^2)."""
+        D, H = (2 if bidirectional else 1), hidden_size
+        return sum(D * (H * ((input_size if k == 0 else D * H) + 4) + 5 * H * H) for k in range(num_layers))
+
+    @staticmethod
+    def flops(input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, seq_len: int,
+              batch_size: int) -> Tuple[int, int]:
+        """(forward, backward) matmul FLOPs: per token, layer and direction 2*H*in_k (W_ih) and
+        5 x 2*H*H (B re/im, C re/im, D) forward; backward the weight gradients (as many) and the
+        input gradients of the five H x H matmuls, plus W_ih's except at layer 0."""
+        D, H, TB = (2 if bidirectional else 1), hidden_size, seq_len * batch_size
+        fwd = bwd = 0
+        for k in range(num_layers):
+            in_k = input_size if k == 0 else D * H
+            layer_fwd = (2 * H * in_k + 10 * H * H) * TB
+            fwd += D * layer_fwd
+            bwd += D * (layer_fwd + 10 * H * H * TB + (2 * H * in_k * TB if k > 0 else 0))
+        return fwd, bwd
+
+
+def slstm_cell(pre: Tensor, c: Tensor, n: Tensor, m: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One sLSTM step (Beck et al. 2024, eqs. 8-17) from its pre-activations (B, 4H) in the order
+    input, forget, cell input z, output; returns (h, c, n, m, the stabilised forget gate).
+
+    Exponential input and forget gates, i = exp(i~), f = exp(f~), held in range by the stabiliser
+    m_t = max(f~ + m_{t-1}, i~): i' = exp(i~ - m_t), f' = exp(f~ + m_{t-1} - m_t), both <= 1. The
+    normaliser n_t = f' n_{t-1} + i' divides the cell, so h = o * c / n is what the paper's
+    unstabilised form gives: the stabiliser cancels in c / n."""
+    i_pre, f_pre, z_pre, o_pre = pre.chunk(4, dim=-1)
+    m_new = torch.maximum(f_pre + m, i_pre)
+    i = torch.exp(i_pre - m_new)
+    f = torch.exp(f_pre + m - m_new)
+    c = f * c + i * torch.tanh(z_pre)
+    n = f * n + i
+    h = torch.sigmoid(o_pre) * c / n
+    return h, c, n, m_new, f
+
+
+class SLSTM(ReferenceLSTM):
+    """sLSTM (Beck et al. 2024, xLSTM): the LSTM with exponential gating, a normaliser state and a
+    stabiliser state, sequential only (the recurrence through W_hh is nonlinear, so there is no
+    scan). torch.nn.LSTM's parameter names and gate order (i, f, z, o), one head (the paper's
+    block-diagonal W_hh with one block), PyTorch's initialisation: the reference LSTM's
+    parameters (bench/cells.py) under other equations. The state starts at zero (h, c, n, m), as
+    in the paper's code."""
+
+    def run(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
+        """The loop over x (T, B, I): (h for every step (T, B, H), stabilised forget gates (T, B, H))."""
+        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        proj = x @ p("weight_ih").T + p("bias_ih")
+        h = c = n = m = x.new_zeros(x.shape[1], self.hidden_size)
+        hs, fs = [], []
+        for t in range(x.shape[0]):
+            h, c, n, m, f = slstm_cell(proj[t] + h @ p("weight_hh").T + p("bias_hh"), c, n, m)
+            hs.append(h)
+            fs.append(f)
+        return torch.stack(hs), torch.stack(fs)
+
+    def keep(self, x: Tensor) -> Tensor:
+        """The stabilised forget gate along the trajectory of x: what multiplies c_{t-1}."""
+        return self.run(x)[1]
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        if input.dim() != 3 or input.shape[-1] != self.input_size:
+            raise ValueError(f"SLSTM: input must be (T, B, {self.input_size}), got {tuple(input.shape)}")
+        if hx is not None:
+            raise ValueError("SLSTM: an initial state is not supported; pass hx=None")
+        layer_input, h_n = input, []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                x = layer_input if direction == 0 else layer_input.flip(0)
+                h = self.run(x, suffix)[0]
+                h_n.append(h[-1])
+                outputs.append(h if direction == 0 else h.flip(0))
+            layer_input = torch.cat(outputs, dim=-1)
+        return layer_input, torch.stack(h_n)

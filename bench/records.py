@@ -16,7 +16,7 @@ import torch
 
 from bench.config import LSTM_FAMILY, MODEL_DEFAULTS
 from bench.registry import REGISTRY
-from bench.tasks import TASK_SPECS
+from bench.tasks import PER_STEP_TASKS, TASK_SPECS
 
 STATUSES = ("ok", "overflow", "oom", "failed")
 
@@ -40,9 +40,9 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> 
                 measure_version=version, torch_version=torch.__version__)
     if flat["measure"] == "long_range":  # keys the task decides or ignores are not the user's
         flat["input_size"] = TASK_SPECS[flat["measure_task"]](flat["seq_len"]).input_size
-        if flat["measure_task"] != "copy":
+        if flat["measure_task"] not in ("copy", "selective_copy"):
             flat.pop("measure_copy_symbols", None)
-        else:
+        if flat["measure_task"] in PER_STEP_TASKS:  # judged by accuracy, not by an MSE
             flat.pop("measure_solve_mse", None)
     if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY and flat.get("init") != "chrono":
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init

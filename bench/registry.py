@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from bench.cells import ReferenceLSTM, lstm_cell, step_flops
 from bench.init_schemes import apply_init
-from bench.modern import MinGRU, MinLSTM
+from bench.modern import LRU, SLSTM, MinGRU, MinLSTM, slstm_cell
 
 State = Tuple[Tensor, ...]
 StepFn = Callable[[Tensor, State], State]
@@ -28,7 +28,8 @@ class CellSpec:
     """What the suite knows of one cell.
 
     family: `lstm` (gated, with a cell state), `gru` (gated, no cell state), `plain` (no gates),
-        `diagonal` (gates of the input only: h_t = a_t h_{t-1} + b_t, trainable by parallel scan).
+        `diagonal` (gates of the input only: h_t = a_t h_{t-1} + b_t, trainable by parallel scan),
+        `exponential` (sLSTM: exponential gates, normaliser and stabiliser states).
     module: the class the builder returns (`spec_of` finds a module's entry by it).
     builder(input_size, hidden_size, num_layers=, bidirectional=, nonlinearity=) -> a module with
         torch.nn.LSTM's call contract and parameter names (weight_ih_l{k}[_reverse], ...).
@@ -43,6 +44,8 @@ class CellSpec:
     scan: the cell's default for `model.scan` (True: parallel scan, False: loop), or None where
         the cell has one path only.
     recurrent_matrix: whether the cell has W_hh (the parameter and FLOP counts, the spectrum).
+    param_count, flop_count: for a cell whose weights are not G gate blocks of (W_ih, W_hh) (the
+        LRU), its own counts with the signatures of `params` and `flops`.
     """
     name: str
     family: str
@@ -58,16 +61,22 @@ class CellSpec:
     keep: Optional[Callable[[nn.Module, Tensor], Tensor]] = None
     scan: Optional[bool] = None
     recurrent_matrix: bool = True
+    param_count: Optional[Callable[..., int]] = None
+    flop_count: Optional[Callable[..., Tuple[int, int]]] = None
     description: str = ""
 
     def flops(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool,
               seq_len: int, batch_size: int) -> Tuple[int, int]:
         """(forward, backward) matmul FLOPs of one training pass (bench.cells.step_flops)."""
+        if self.flop_count is not None:
+            return self.flop_count(input_size, hidden_size, num_layers, bidirectional, seq_len, batch_size)
         return step_flops(self.gates, input_size, hidden_size, num_layers, bidirectional, seq_len,
                           batch_size, recurrent=self.recurrent_matrix)
 
     def params(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False) -> int:
         """Parameters of the recurrent core: G * D * sum over layers of H * (in_k + H + 2)."""
+        if self.param_count is not None:
+            return self.param_count(input_size, hidden_size, num_layers, bidirectional)
         D, H = (2 if bidirectional else 1), hidden_size
         per_unit = (lambda i: i + H + 2) if self.recurrent_matrix else (lambda i: i + 1)  # noqa: E731
         return sum(self.gates * D * H * per_unit(input_size if k == 0 else D * H) for k in range(num_layers))
@@ -221,3 +230,35 @@ register(CellSpec("minlstm", "diagonal", MinLSTM, _diagonal(MinLSTM), gates=3, s
                   step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))
+
+
+def _lru_step(layer: nn.Module) -> StepFn:
+    """State (Re h, Im h): the complex state as two real tensors, so the Jacobian tools apply."""
+    log_lam = layer.log_lambda()
+
+    def step(x: Tensor, s: State) -> State:
+        _, b = layer.drive(x)
+        h = torch.exp(log_lam) * torch.complex(s[0], s[1]) + b
+        return h.real, h.imag
+    return step
+
+
+register(CellSpec("lru", "diagonal", LRU, _diagonal(LRU), gates=1, state_size=2, step=_lru_step,
+                  keep=lambda layer, x: layer.keep(x), scan=True, recurrent_matrix=False,
+                  inits=frozenset({"default"}), param_count=LRU.params, flop_count=LRU.flops,
+                  description="LRU (Orvieto et al. 2023): complex diagonal, ring init, parallel scan or loop"))
+
+
+# --- the nonlinear recurrence with exponential gating (bench/modern.py) ----------------------
+
+def _slstm_step(layer: nn.Module) -> StepFn:
+    w_ih, w_hh, b_ih, b_hh = _weights(layer)
+
+    def step(x: Tensor, s: State) -> State:
+        return slstm_cell(x @ w_ih.T + b_ih + s[0] @ w_hh.T + b_hh, *s[1:])[:4]
+    return step
+
+
+register(CellSpec("slstm", "exponential", SLSTM, _no_nonlinearity(SLSTM), gates=4, state_size=4,
+                  step=_slstm_step, memory_gate=1, keep=lambda layer, x: layer.keep(x),
+                  description="sLSTM (Beck et al. 2024): exponential gating, normaliser and stabiliser, loop"))

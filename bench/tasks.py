@@ -104,4 +104,52 @@ def adding_hs97_batch(seq_len: int, batch: int, gen: torch.Generator) -> Tuple[T
     return torch.stack([values, markers], dim=-1), y
 
 
-TASK_SPECS = {"adding": adding_spec, "adding_hs97": adding_hs97_spec, "copy": copy_spec}
+# Running parity (`parity`): a string of random bits, and at every step the parity of the bits so
+# far (Deletang et al. 2023, "Neural Networks and the Chomsky Hierarchy"; the state-tracking task
+# on which diagonal recurrences with positive eigenvalues fail, Grazzi et al. 2024). Trained at
+# length L (every prefix is supervised, so lengths 1..L), tested at PARITY_TEST_FACTORS x L.
+PARITY_TEST_FACTORS = (2, 5, 10)
+
+
+def parity_spec(seq_len: int) -> TaskSpec:
+    # Memoryless: each step's parity is a fair coin given the current bit alone: log 2 per step.
+    return TaskSpec(input_size=2, output_size=2, total_len=seq_len, baseline_loss=math.log(2))
+
+
+def parity_batch(seq_len: int, batch: int, gen: torch.Generator) -> Tuple[Tensor, Tensor]:
+    """x (T, B, 2) one-hot bits; y (T, B) the running parity, class indices 0/1."""
+    bits = torch.randint(0, 2, (seq_len, batch), generator=gen)
+    return torch.nn.functional.one_hot(bits, 2).float(), torch.cumsum(bits, dim=0) % 2
+
+
+# Selective copying (Gu & Dao 2023, Mamba, section 3.1; the minGRU paper's table 2), scaled to a
+# CPU: `symbols` tokens from the alphabet 1..8 at random, ordered positions among seq_len - 1
+# blanks (the spacing varies, so a fixed delay line cannot solve it: the cell must select by
+# content), a delimiter at step seq_len - 1, then `symbols` blank steps during which the tokens
+# must be recalled in order. Same alphabet, input coding and judgement as `copy`.
+def selective_copy_spec(seq_len: int, symbols: int = 4) -> TaskSpec:
+    total = seq_len + symbols
+    return TaskSpec(input_size=COPY_ALPHABET + 2, output_size=COPY_ALPHABET + 1, total_len=total,
+                    baseline_loss=symbols * math.log(COPY_ALPHABET) / total)
+
+
+def selective_copy_batch(seq_len: int, batch: int, gen: torch.Generator, symbols: int = 4
+                         ) -> Tuple[Tensor, Tensor]:
+    """x (T+S, B, 10) one-hot; y (T+S, B) class indices (0 = blank), recall in the last S steps."""
+    if seq_len - 1 < symbols:
+        raise ValueError(f"data.seq_len={seq_len}: selective_copy needs seq_len > measure.copy_symbols={symbols}")
+    seq = torch.randint(1, COPY_ALPHABET + 1, (symbols, batch), generator=gen)
+    # S distinct positions among the first seq_len - 1, in increasing order, per sequence
+    positions = torch.rand(seq_len - 1, batch, generator=gen).argsort(dim=0)[:symbols].sort(dim=0).values
+    total = seq_len + symbols
+    tokens = torch.zeros(total, batch, dtype=torch.long)
+    tokens.scatter_(0, positions, seq)
+    tokens[seq_len - 1] = COPY_ALPHABET + 1  # delimiter
+    target = torch.zeros(total, batch, dtype=torch.long)
+    target[-symbols:] = seq
+    return torch.nn.functional.one_hot(tokens, COPY_ALPHABET + 2).float(), target
+
+
+TASK_SPECS = {"adding": adding_spec, "adding_hs97": adding_hs97_spec, "copy": copy_spec,
+              "parity": parity_spec, "selective_copy": selective_copy_spec}
+PER_STEP_TASKS = ("copy", "parity", "selective_copy")  # a prediction at every step

@@ -201,8 +201,10 @@ def test_ab_runner_refuses_unknown_ref_and_interpreter(tmp_path):
 
 def test_points_expand_a_suite_as_the_sweeper_does():
     from bench.ab import points
+    from bench.registry import REGISTRY
     pts = points("ci")
-    assert len(pts) == 6 * 2 + 6 * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend
+    n = len(REGISTRY)
+    assert len(pts) == n * 2 + n * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend
     assert all(p[0] in ("experiment=ci_gradients", "experiment=ci_throughput") for p in pts)
     assert ["experiment=ci_throughput", "model.cell=ref_lstm", "measure.backend=native",
             "model.bidirectional=True"] in pts

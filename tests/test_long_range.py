@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from bench.run import run_point
-from bench.tasks import (COPY_ALPHABET, adding_batch, adding_hs97_batch, adding_hs97_spec, adding_spec,
-                         copy_batch, copy_spec)
+from bench.tasks import (COPY_ALPHABET, PARITY_TEST_FACTORS, adding_batch, adding_hs97_batch,
+                         adding_hs97_spec, adding_spec, copy_batch, copy_spec, parity_batch, parity_spec,
+                         selective_copy_batch, selective_copy_spec)
 
 
 def test_adding_problem_markers_and_target():
@@ -34,6 +35,41 @@ def test_copy_memory_layout():
     assert copy_spec(T, S).baseline_loss == pytest.approx(S * math.log(8) / (T + 2 * S))
 
 
+def test_parity_is_the_running_parity_of_the_bits():
+    x, y = parity_batch(30, 64, torch.Generator().manual_seed(0))
+    assert x.shape == (30, 64, 2) and y.shape == (30, 64)
+    bits = x.argmax(-1)
+    assert (x.sum(-1) == 1).all() and 0.4 < bits.double().mean() < 0.6
+    for t in (0, 7, 29):
+        assert (y[t] == bits[: t + 1].sum(0) % 2).all()
+    assert parity_spec(30).baseline_loss == pytest.approx(math.log(2))
+
+
+def test_selective_copy_layout():
+    """S tokens at distinct, increasing, varying positions among the first T-1 steps; the
+    delimiter at T-1; recall of the tokens in order in the last S steps."""
+    T, S, B = 40, 4, 256
+    x, y = selective_copy_batch(T, B, torch.Generator().manual_seed(0), S)
+    assert x.shape == (T + S, B, COPY_ALPHABET + 2) and y.shape == (T + S, B)
+    tokens = x.argmax(-1)
+    data = (tokens[: T - 1] >= 1) & (tokens[: T - 1] <= COPY_ALPHABET)
+    assert (data.sum(0) == S).all() and (tokens[T - 1] == COPY_ALPHABET + 1).all()
+    assert (tokens[T:] == 0).all() and (y[:-S] == 0).all()
+    for b in range(B):
+        assert y[-S:, b].tolist() == tokens[: T - 1, b][data[:, b]].tolist()   # in order
+    first = data.float().argmax(0)
+    assert first.unique().numel() > 10                          # the spacing varies
+    assert selective_copy_spec(T, S).baseline_loss == pytest.approx(S * math.log(8) / (T + S))
+    with pytest.raises(ValueError, match="selective_copy needs seq_len > measure.copy_symbols=4"):
+        selective_copy_batch(4, 2, torch.Generator(), 4)
+
+
+def test_selective_copy_too_short_is_refused(make_cfg):
+    from bench.config import ConfigError, validate
+    with pytest.raises(ConfigError, match="data.seq_len=5: selective_copy needs seq_len > measure.copy_symbols=10"):
+        validate(make_cfg(["measure=long_range", "measure.task=selective_copy", "data.seq_len=5"]))
+
+
 def test_adding_hs97_follows_the_paper():
     """Hochreiter & Schmidhuber (1997): values in [-1, 1]; X1 marked in the first 10 steps, X2
     in the first T/2 - 1, never the same step; first and last steps marked -1 unless chosen;
@@ -52,11 +88,11 @@ def test_adding_hs97_follows_the_paper():
     assert y.min() >= 0 and y.max() <= 1
 
 
-@pytest.mark.parametrize("task", ["adding", "copy", "adding_hs97"])
+@pytest.mark.parametrize("task", ["adding", "copy", "adding_hs97", "parity", "selective_copy"])
 def test_long_range_point_rows(make_cfg, tmp_path, task):
     cfg = make_cfg(["measure=long_range", f"measure.task={task}", "model.hidden_size=8",
                     "data.batch_size=8", "data.seq_len=24", "measure.steps=20", "measure.eval_every=10",
-                    "measure.test_size=16", f"results_dir={tmp_path}", "model.cell=lstm"])
+                    "measure.test_size=16", "measure.copy_symbols=4", f"results_dir={tmp_path}", "model.cell=lstm"])
     assert run_point(cfg) == "ok"
     df = pd.read_parquet(next(tmp_path.glob("*.parquet")))
     lr = df[df["measure"] == "long_range"]
@@ -66,8 +102,16 @@ def test_long_range_point_rows(make_cfg, tmp_path, task):
         assert lr["test_acc"].between(0, 1).all()  # fraction of sequences within 0.04
     grads = df[df["measure"] == "gradients"]
     assert sorted(grads["condition"].unique()) == ["init", "trained"]
-    assert (grads["profile_dtype"] == "float64").all() and (df["input_size"] == (10 if task == "copy" else 2)).all()
-    T = 44 if task == "copy" else 24
+    assert (grads["profile_dtype"] == "float64").all()
+    assert (df["input_size"] == (10 if "copy" in task else 2)).all()
+    T = {"copy": 32, "selective_copy": 28}.get(task, 24)
+    gen = df[df["measure"] == "length_generalisation"]
+    if task == "parity":
+        assert gen["test_len"].tolist() == [f * 24 for f in PARITY_TEST_FACTORS]
+        assert gen["test_acc"].between(0, 1).all() and gen["test_acc_beyond"].between(0, 1).all()
+        assert (gen["test_sequences"] == 16).all()
+    else:
+        assert gen.empty
     kinds = grads.groupby(["condition", "loss_kind"])["t"].nunique().to_dict()
     assert kinds == {("init", "random_projection"): T, ("trained", "random_projection"): T,
                      ("trained", "task_loss"): T}
@@ -105,3 +149,15 @@ def test_recipe_lstm_solves_adding_at_100_and_rnn_does_not(make_cfg, tmp_path):
         status[cell] = (bool(g["solved"].any()), g["test_loss"].iloc[-1])
     assert status["lstm"][0] and status["lstm"][1] < 0.01
     assert not status["rnn"][0] and status["rnn"][1] > 0.1
+
+
+def test_lstm_learns_parity_and_keeps_it_at_ten_times_the_length(make_cfg, tmp_path):
+    """The state-tracking reference point: LSTM (hidden 64) solves running parity at L=20 within
+    1000 steps (about 200 on this recipe) and is still right at 10L. Deterministic on CPU."""
+    cfg = make_cfg(["measure=long_range", "measure.task=parity", "model.cell=lstm", "data.seq_len=20",
+                    "measure.steps=1000", "measure.test_size=256", "threads=1", f"results_dir={tmp_path}"])
+    assert run_point(cfg) == "ok"
+    df = pd.read_parquet(next(tmp_path.glob("*.parquet")))
+    assert df[df["measure"] == "long_range"]["solved"].any()
+    gen = df[df["measure"] == "length_generalisation"].set_index("test_factor")
+    assert gen.loc[10, "test_acc"] > 0.95 and gen.loc[10, "test_acc_beyond"] > 0.95

@@ -1,6 +1,8 @@
-"""The diagonal cells (minGRU, minLSTM): the parallel scan and the sequential loop agree to
-float64 rounding, outputs and gradients; the gate theory is exact for a diagonal recurrence;
-the registry contract holds (stacked, bidirectional, layer_stack)."""
+"""The modern cells. The diagonal ones (minGRU, minLSTM, LRU): the parallel scan and the
+sequential loop agree to float64 rounding, outputs and gradients; the gate theory is exact for a
+diagonal recurrence. All four (with sLSTM) equal an unroll of their papers' equations written out
+here, apart from the module's code; the registry contract holds (stacked, bidirectional,
+layer_stack)."""
 import math
 
 import pytest
@@ -11,7 +13,8 @@ from bench.measures.gradients import profile_rows
 from bench.modern import log_g, parallel_scan, sequential_scan
 from bench.registry import build_model, spec
 
-DIAGONAL = ["mingru", "minlstm"]
+DIAGONAL = ["mingru", "minlstm", "lru"]
+MODERN = DIAGONAL + ["slstm"]
 
 
 def test_log_g_is_the_log_of_a_positive_continuous_g():
@@ -50,15 +53,88 @@ def test_scan_and_loop_agree_outputs_and_gradients(cell, layers, bidir):
         assert torch.allclose(g_scan, g_loop, rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("cell", DIAGONAL)
+@pytest.mark.parametrize("cell", MODERN)
 def test_layer_stack_keeps_the_path_and_the_function(cell):
-    model = build_model(cell, 4, 6, 3, True, scan=False).double()
+    extra = {"scan": False} if cell in DIAGONAL else {}
+    model = build_model(cell, 4, 6, 3, True, **extra).double()
     x = torch.randn(10, 2, 4, dtype=torch.float64)
     h = x
     for layer in layer_stack(model):
-        assert layer.scan is False
+        assert getattr(layer, "scan", False) is False
         h, _ = layer(h)
     assert torch.allclose(h, model(x)[0], atol=1e-13)
+
+
+def paper_unroll(cell, m, x):
+    """The single-layer forward pass from the papers' equations, step by step, written apart
+    from bench/modern.py (no log space, no stabiliser): (T, B, I) -> (T, B, H)."""
+    sig, H, out = torch.sigmoid, m.hidden_size, []
+    g = lambda v: torch.where(v >= 0, v + 0.5, sig(v))  # noqa: E731
+    if cell == "lru":
+        lam = torch.exp(-torch.exp(m.nu_l0) + 1j * torch.exp(m.theta_l0))
+        B = (m.weight_b_re_l0 + 1j * m.weight_b_im_l0) * torch.exp(m.gamma_l0)[:, None]
+        C = m.weight_c_re_l0 + 1j * m.weight_c_im_l0
+        h = torch.zeros(x.shape[1], H, dtype=torch.complex128)
+    else:
+        h = c = n = torch.zeros(x.shape[1], H, dtype=torch.float64)
+    for x_t in x:
+        if cell == "lru":
+            u = torch.nn.functional.gelu(x_t @ m.weight_ih_l0.T + m.bias_ih_l0)
+            h = lam * h + u.to(h.dtype) @ B.T
+            out.append((h @ C.T).real + u @ m.weight_d_l0.T)
+            continue
+        if cell == "slstm":
+            i, f, z, o = (x_t @ m.weight_ih_l0.T + m.bias_ih_l0 + h @ m.weight_hh_l0.T + m.bias_hh_l0).chunk(4, -1)
+            c = torch.exp(f) * c + torch.exp(i) * torch.tanh(z)    # exponential gates, unstabilised
+            n = torch.exp(f) * n + torch.exp(i)
+            h = sig(o) * c / n
+        else:
+            proj = x_t @ m.weight_ih_l0.T + m.bias_ih_l0
+            if cell == "mingru":
+                k, h_tilde = proj.chunk(2, -1)
+                z = sig(k)
+                h = (1 - z) * h + z * g(h_tilde)
+            else:
+                k_f, k_i, h_tilde = proj.chunk(3, -1)
+                f, i = sig(k_f), sig(k_i)
+                h = f / (f + i) * h + i / (f + i) * g(h_tilde)
+        out.append(h)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("cell,scan", [(c, s) for c in DIAGONAL for s in (True, False)] + [("slstm", None)])
+def test_module_equals_the_papers_equations_unrolled(cell, scan):
+    torch.manual_seed(3)
+    extra = {} if scan is None else {"scan": scan}
+    model = build_model(cell, 5, 7, **extra).double()
+    x = torch.randn(30, 4, 5, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(model(x)[0], paper_unroll(cell, model, x), rtol=1e-9, atol=1e-12)
+
+
+def test_slstm_stabiliser_keeps_large_preactivations_finite():
+    """exp(f~) overflows float32 above 88; the stabilised cell does not."""
+    from bench.modern import SLSTM
+    m = SLSTM(3, 4)
+    with torch.no_grad():
+        m.bias_ih_l0.fill_(200.0)
+        out, _ = m(torch.randn(50, 2, 3))
+    assert torch.isfinite(out).all()
+
+
+def test_lru_ring_initialisation():
+    """|lambda| on the ring [r_min, r_max], phases in [0, max_phase], gamma = sqrt(1 - |lambda|^2)."""
+    from bench.modern import LRU
+    torch.manual_seed(0)
+    m = LRU(2, 2000, r_min=0.4, r_max=0.8, max_phase=1.0)
+    lam = torch.exp(m.log_lambda()).detach()
+    assert 0.4 <= lam.abs().min() and lam.abs().max() <= 0.8
+    assert (lam.angle() >= 0).all() and lam.angle().max() <= 1.0
+    # uniform by area: |lambda|^2 uniform on [0.16, 0.64], so its mean is 0.40
+    assert (lam.abs() ** 2).mean().item() == pytest.approx(0.40, abs=0.01)
+    assert torch.allclose(torch.exp(m.gamma_l0).detach(), torch.sqrt(1 - lam.abs() ** 2), atol=1e-6)
+    with pytest.raises(ValueError, match="ring radii"):
+        LRU(2, 4, r_min=0.9, r_max=1.0)
 
 
 @pytest.mark.parametrize("cell", DIAGONAL)
@@ -78,17 +154,39 @@ def test_gate_theory_is_exact_for_a_diagonal_recurrence(cell):
     assert rows[0]["jacobian_decay_per_step"] == pytest.approx(theory, rel=0.05, abs=1e-3)
 
 
+def test_gate_theory_is_exact_for_the_lru():
+    """The LRU's Jacobian is diag(lambda): its decay is log10 max |lambda| exactly, at every step.
+    A ring far from 1 so that the decay is steep and the tolerance tight."""
+    from bench.modern import LRU
+    from bench.registry import spec as entry
+    torch.manual_seed(1)
+    model = LRU(4, 16, scan=False, r_min=0.5, r_max=0.9).double()
+    x = torch.randn(300, 8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    rows = sorted((r for r in profile_rows(model, x, seed=0, condition="init") if r["layer"] == 0),
+                  key=lambda r: r["distance"])
+    exact = math.log10(torch.exp(model.log_lambda()).abs().max().item())
+    assert rows[0]["gate_decay_per_step"] == pytest.approx(exact, rel=1e-9)
+    assert rows[0]["jacobian_decay_per_step"] == pytest.approx(exact, rel=0.01)  # power iteration
+    far = [r for r in rows if 150 <= r["distance"] <= 250]
+    slope = (far[-1]["log10_grad_norm"] - far[0]["log10_grad_norm"]) / (far[-1]["distance"] - far[0]["distance"])
+    assert slope == pytest.approx(exact, rel=0.03)
+    assert entry("lru").memory_gate_values(model, x, None).shape == (300, 8, 16)
+
+
 @pytest.mark.parametrize("cell", DIAGONAL)
 def test_the_log_space_scan_has_a_gradient_floor_the_loop_has_not(cell):
-    """Measured, not assumed: the parallel scan's gradient equals the loop's (within 2%) while
+    """Measured, not assumed: for minGRU and minLSTM the parallel scan's gradient equals the loop's (within 2%) while
     it is above 1e-11 of the nearest position's, then stops decaying near float64's rounding of the
     largest terms of its cumulative sums (about 1e-15 of the nearest), where the loop's goes on
-    down. So a scan cannot carry a gradient signal that has decayed below that floor."""
+    down. So a scan cannot carry a gradient signal that has decayed below that floor. (The LRU
+    on a ring of radius 0.3-0.7, so that its loop decays that far within the sequence.)"""
+    from bench.modern import LRU
     x = torch.randn(200, 8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     logs = {}
     for scan in (True, False):
         torch.manual_seed(1)
-        model = build_model(cell, 4, 16, scan=scan).double()
+        model = (LRU(4, 16, scan=scan, r_min=0.3, r_max=0.7) if cell == "lru"
+                 else build_model(cell, 4, 16, scan=scan)).double()
         rows = sorted((r for r in profile_rows(model, x, seed=0, condition="init", theory=False)
                        if r["layer"] == 0), key=lambda r: r["distance"])
         logs[scan] = [r["log10_grad_norm"] for r in rows]
@@ -96,6 +194,11 @@ def test_the_log_space_scan_has_a_gradient_floor_the_loop_has_not(cell):
     above = [d for d, v in enumerate(logs[False]) if v > near - 11]
     assert max(abs(logs[True][d] - logs[False][d]) for d in above) < 1e-2  # within 2.3%
     assert logs[False][-1] < near - 30                      # the loop keeps decaying
+    if cell == "lru":
+        # No floor: lambda does not depend on the input, so dL/dx reaches x only through b, and
+        # the scan's gradient follows the loop's all the way down.
+        assert max(abs(a - b) for a, b in zip(logs[True], logs[False])) < 1e-2
+        return
     assert near - 17 < logs[True][-1] < near - 13           # the scan floors near 1e-15
 
 
@@ -117,5 +220,8 @@ def test_parameter_count_has_no_recurrent_matrix(cell):
     s = spec(cell)
     model = build_model(cell, 3, 7, 2, True)
     assert sum(p.numel() for p in model.parameters()) == s.params(3, 7, 2, True)
-    assert s.params(3, 7) == s.gates * 7 * (3 + 1)
+    if cell == "lru":   # W_ih, b_ih; nu, theta, gamma; B and C re/im; D
+        assert s.params(3, 7) == 7 * 3 + 7 + 3 * 7 + 5 * 7 * 7
+    else:
+        assert s.params(3, 7) == s.gates * 7 * (3 + 1)
     assert not any("weight_hh" in n for n, _ in model.named_parameters())

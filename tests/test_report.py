@@ -257,8 +257,34 @@ def test_crossover_figure_ratios_and_claim(tmp_path):
     store, out = write_crossover(tmp_path / "s"), tmp_path / "r"
     assert report_main([str(store), "--out", str(out)]) == 0
     assert (out / "figures" / "crossover.png").exists()
-    r = pd.read_csv(out / "tables" / "crossover_ratios.csv").set_index("seq_len")
-    assert r.at[64, "mingru scan/lstm onednn"] == pytest.approx(2.64 / 6.4)
-    assert r.at[16, "mingru scan/loop"] == pytest.approx(2.16 / 3.2)
+    r = pd.read_csv(out / "tables" / "crossover_ratios.csv").set_index(["comparison", "seq_len"])
+    assert r.at[("mingru scan / lstm onednn", 64), "ratio"] == pytest.approx(2.64 / 6.4)
+    assert r.at[("mingru scan / mingru loop", 16), "ratio"] == pytest.approx(2.16 / 3.2)
+    assert (r["ratio_lo"] <= r["ratio"]).all() and (r["ratio"] <= r["ratio_hi"]).all()
     text = (out / "report.md").read_text()
     assert "mingru scan overtakes the fused LSTM from T=64" in text
+
+
+def test_modern_section_tables_claims_and_intervals(tmp_path):
+    """Parity and selective copying land in their own section with Wilson intervals over seeds,
+    and in the scorecard; the long-lag section keeps only its own tasks."""
+    from tests.synthetic import write_modern
+    store, out = write_modern(tmp_path / "s"), tmp_path / "r"
+    assert report_main([str(store), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    detail = pd.read_csv(out / "tables" / "parity_length_generalisation.csv").set_index(["cell", "test_factor"])
+    assert detail.at[("lstm", 10), "seeds_generalising"] == 3 and detail.at[("slstm", 10), "seeds_generalising"] == 0
+    assert detail.at[("slstm", 2), "seeds_generalising"] == 3 and detail.at[("slstm", 10), "median_acc"] == 0.9
+    assert detail.at[("lstm", 10), "generalising_lo"] == pytest.approx(0.4385, abs=1e-3)   # Wilson 3/3
+    assert detail.at[("mingru", 10), "generalising_hi"] == pytest.approx(0.5615, abs=1e-3)  # Wilson 0/3
+    summary = pd.read_csv(out / "tables" / "modern_summary.csv").set_index("cell")
+    assert summary.loc["mingru", "selective copy: seeds solved"] == "2/3 [0.21, 0.94]"
+    assert summary.loc["lstm", "parity: seeds solved at L"] == "3/3 [0.44, 1.00]"
+    assert len(summary.columns) + 1 <= 8
+    assert ("running parity at 10x the training length" in text and "lstm 1.00, 3/3 [0.44, 1.00]" in text
+            and "mingru 0.50, 0/3 [0.00, 0.56]" in text)
+    assert "mingru 2/3 [0.21, 0.94], recall 1.00" in text and "lstm 0/3 [0.00, 0.56], recall 0.12" in text
+    assert (out / "figures" / "parity_length_generalisation.png").exists()
+    assert (out / "figures" / "selective_copy_learning_curves.png").exists()
+    success = pd.read_csv(out / "tables" / "long_range_success.csv")
+    assert success["task"].tolist() == ["adding"]

@@ -10,6 +10,7 @@ import seaborn as sns
 
 from analysis.fits import bootstrap_mean, decay_summary, half_life
 from analysis.load import config_keys, group_keys, of
+from analysis.palette import CELL_PALETTE
 from bench.config import MODEL_DEFAULTS
 from bench.registry import family
 
@@ -108,7 +109,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     sel = g[fb_default & (g["seq_len"] == T) & (g["hidden_size"] == H) & (g["layer"] == 0)
             & (g["grad_norm"] > 0)].copy()
     sel["log10_grad_norm"] = np.log10(sel["grad_norm"])
-    grid = sns.relplot(data=sel, x="t", y="log10_grad_norm", hue="cell", kind="line",
+    grid = sns.relplot(data=sel, x="t", y="log10_grad_norm", hue="cell", palette=CELL_PALETTE, kind="line",
                        col="num_layers", row="bidirectional", errorbar=("pi", 100), height=3,
                        aspect=1.4, facet_kws={"sharey": False})
     grid.set_axis_labels("position t (readout at the ends)", "log10 ||dL/dx_t|| (geometric mean)")
@@ -147,7 +148,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     pred = table.melt(id_vars=["cell", "decay_per_step"], value_name="from_weights", var_name="theory",
                       value_vars=list(THEORY)).dropna()
     pred["theory"] = pred["theory"].map(THEORY)
-    ax = sns.scatterplot(data=pred, x="from_weights", y="decay_per_step", hue="cell", style="theory")
+    ax = sns.scatterplot(data=pred, x="from_weights", y="decay_per_step", hue="cell", palette=CELL_PALETTE, style="theory")
     lim = [min(pred["from_weights"].min(), pred["decay_per_step"].min()), max(0.0, pred["from_weights"].max())]
     ax.plot(lim, lim, "k--", lw=1)
     ax.set(xlabel="decay per step from the weights (log10)", ylabel="measured decay per step (log10)")

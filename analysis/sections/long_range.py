@@ -9,10 +9,12 @@ import seaborn as sns
 
 from analysis.fits import fraction, wilson
 from analysis.load import config_keys, group_keys, of
+from analysis.palette import CELL_PALETTE
 from analysis.sections.gradients import distinguishing, interval_table, label, summarize
 from bench.registry import family
 
 TITLE, ANCHOR = "Long-lag tasks", "long-range"
+MODERN_TASKS = ("parity", "selective_copy")  # analysis/sections/modern.py
 RUN = ["task", "cell", "seq_len", "forget_bias", "hidden_size", "num_layers", "bidirectional"]
 
 
@@ -127,6 +129,8 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     from analysis.report import SectionResult
 
     lr = of(df, "long_range")
+    if "task" in lr:  # parity and selective copying are the modern-cells section's
+        lr = lr[~lr["task"].isin(MODERN_TASKS)]
     if lr.empty:
         return None
     r = runs(lr)
@@ -152,7 +156,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     md.append(report.table("long_range_success", success, "solved fraction over seeds per cell and "
                            "lag, with its 95% Wilson interval [solved_lo, solved_hi]"))
     default = r[r["forget_bias"].isna() | (r["forget_bias"] == 0)]  # the ladder has its own figure
-    grid = sns.relplot(data=default, x="seq_len", y="final_test_loss", hue="cell", col="task", kind="line",
+    grid = sns.relplot(data=default, x="seq_len", y="final_test_loss", hue="cell", palette=CELL_PALETTE, col="task", kind="line",
                        marker="o", errorbar=("pi", 100), height=3, aspect=1.4,
                        facet_kws={"sharey": False, "sharex": False})
     for task, ax in grid.axes_dict.items():
@@ -165,7 +169,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                             "final test loss against lag per cell (default forget bias; band: range "
                             "over seeds); dashed: the memoryless baseline"))
     curves = lr.assign(run=lr["task"] + ", T=" + lr["seq_len"].astype(str))
-    grid = sns.relplot(data=curves, x="step", y="test_loss", hue="cell", units="seed", estimator=None,
+    grid = sns.relplot(data=curves, x="step", y="test_loss", hue="cell", palette=CELL_PALETTE, units="seed", estimator=None,
                        col="run", col_wrap=min(3, curves["run"].nunique()), kind="line", height=2.6,
                        aspect=1.4, facet_kws={"sharey": False, "sharex": False}, alpha=0.8)
     for run, ax in grid.axes_dict.items():
@@ -223,7 +227,7 @@ def trained_profiles(df: pd.DataFrame, report, claims: dict) -> str:
     sel = default[(default["seq_len"] == T) & (default["grad_norm"] > 0)
                   & (default.get("loss_kind", "random_projection") != "task_loss")].copy()
     sel["log10_grad_norm"] = np.log10(sel["grad_norm"])
-    grid = sns.relplot(data=sel, x="distance", y="log10_grad_norm", hue="cell", style="condition",
+    grid = sns.relplot(data=sel, x="distance", y="log10_grad_norm", hue="cell", palette=CELL_PALETTE, style="condition",
                        col="measure_task", kind="line", errorbar=("pi", 100), height=3, aspect=1.4)
     md.append(report.figure("init_vs_trained_profiles", grid.figure,
                             f"gradient profile at init and after training, lag {T}, default forget "

@@ -10,6 +10,7 @@ import seaborn as sns
 
 from analysis.fits import line_fit
 from analysis.load import config_keys, of
+from analysis.palette import CELL_PALETTE
 
 TITLE, ANCHOR = "Training cost", "throughput"
 POINT = ["cell", "measure_backend", "backend", "device", "device_name", "dtype", "measure_tf32",
@@ -144,7 +145,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         md.append(report.table("cost_fit", fit, "per-step cost fit time = a + b*seq_len"))
     H = int(p.groupby("hidden_size")["seq_len"].nunique().sort_index(ascending=False).idxmax())
     sub = p[(p["hidden_size"] == H)]
-    grid = sns.relplot(data=sub, x="seq_len", y="tokens_per_s", hue="cell", style="measure_backend",
+    grid = sns.relplot(data=sub, x="seq_len", y="tokens_per_s", hue="cell", palette=CELL_PALETTE, style="measure_backend",
                        col="num_layers", row="bidirectional", kind="line", marker="o", height=3,
                        aspect=1.3, errorbar=None)
     grid.set(yscale="log")
@@ -170,7 +171,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                                           "cuda_max_memory_allocated": "CUDA max allocated"})
     grid = sns.relplot(data=uni.assign(peak_mib=uni["peak_mem_bytes"] / 2 ** 20,
                                        reading=reading.fillna(uni["peak_mem_source"])),
-                       x="seq_len", y="peak_mib", hue="cell", style="backend", col="hidden_size",
+                       x="seq_len", y="peak_mib", hue="cell", palette=CELL_PALETTE, style="backend", col="hidden_size",
                        row="reading", kind="line", marker="o", errorbar=None, height=3, aspect=1.2,
                        facet_kws={"sharey": False})
     grid.set_titles("{row_name}, hidden {col_name}")
@@ -220,22 +221,27 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
         md = [report.figure("crossover", fig, f"step time and memory against seq_len, hidden "
                             f"{k[0]}, batch {k[1]}, {k[2]}: fused kernels and native loops of the "
                             "torch.nn cells, parallel scan and sequential loop of the diagonal cells")]
-        wide = g.pivot_table(index="seq_len", columns="path", values="median_step_ms")
-        ratios = pd.DataFrame(index=wide.index)
+        times = g.set_index(["seq_len", "path"])["step_times"]
+        rows = []
         for cell in sorted(g.loc[g["scan"].notna(), "cell"].unique()):
-            if f"{cell} scan" in wide and f"{cell} loop" in wide:
-                ratios[f"{cell} scan/loop"] = wide[f"{cell} scan"] / wide[f"{cell} loop"]
-            if f"{cell} scan" in wide and "lstm onednn" in wide:
-                ratios[f"{cell} scan/lstm onednn"] = wide[f"{cell} scan"] / wide["lstm onednn"]
-        md.append(report.table("crossover_ratios", ratios.reset_index(), "step-time ratios at equal "
-                               "seq_len (below 1: the first is faster)"))
-        over = [c for c in ratios if "lstm onednn" in c]
-        if over:
-            parts = []
-            for c in over:
-                won = ratios.index[ratios[c] < 1]
-                parts.append(f"{c.split()[0]} scan {'overtakes the fused LSTM from T=' + str(int(won.min())) if len(won) else 'never overtakes the fused LSTM'} "
-                             f"(ratio {ratios[c].iloc[-1]:.2f} at T={int(ratios.index[-1])})")
-            claims["scan"] = "step time, scan against oneDNN LSTM: " + "; ".join(parts)
+            for den in (f"{cell} loop", "lstm onednn"):
+                for T in sorted(g["seq_len"].unique()):
+                    if (T, f"{cell} scan") in times.index and (T, den) in times.index:
+                        a, b = times[(T, f"{cell} scan")], times[(T, den)]
+                        lo, hi = ratio_interval(a, b)
+                        rows.append({"comparison": f"{cell} scan / {den}", "seq_len": int(T),
+                                     "ratio": float(np.median(a) / np.median(b)), "ratio_lo": lo, "ratio_hi": hi})
+        ratios = pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi"])
+        md.append(report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len (below 1: "
+                               "the scan is faster), median over repetitions with its 95% bootstrap "
+                               "interval [ratio_lo, ratio_hi]"))
+        parts = []
+        for comparison, c in ratios[ratios["comparison"].str.endswith("lstm onednn")].groupby("comparison", sort=True):
+            c = c.sort_values("seq_len")
+            won, last = c[c["ratio_hi"] < 1], c.iloc[-1]
+            parts.append(f"{comparison.split()[0]} scan {'overtakes the fused LSTM from T=' + str(int(won['seq_len'].min())) if len(won) else 'never overtakes the fused LSTM'} "
+                         f"(ratio {last.ratio:.2f} [{last.ratio_lo:.2f}, {last.ratio_hi:.2f}] at T={int(last.seq_len)})")
+        if parts:
+            claims["scan"] = "step time, scan against oneDNN LSTM [95% CI]: " + "; ".join(parts)
         return "\n".join(md)
     return ""

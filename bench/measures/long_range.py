@@ -19,7 +19,11 @@ forget, GRU update; layer 0, forward direction) above 0.99 and below 0.01 (`gate
 
 Tasks: `adding` is the adding problem in the form of Le et al. (2015) / Arjovsky et al. (2016);
 `adding_hs97` is Hochreiter & Schmidhuber's (1997) original, judged by their rule; `copy` is
-copy memory (Arjovsky et al. 2016).
+copy memory (Arjovsky et al. 2016); `selective_copy` is Mamba's selective copying (the recall
+judged as `copy`); `parity` is running parity, solved when 99% of the held-out batch's per-step
+predictions are right, and after training tested at PARITY_TEST_FACTORS times the training
+length (rows `measure=length_generalisation`: final-step accuracy and per-step accuracy beyond
+the training length, each over `test_size` fresh sequences of its own seed).
 """
 from __future__ import annotations
 
@@ -36,8 +40,9 @@ from bench.cells import layer_stack
 from bench.measures.gradients import profile_rows, readout
 from bench.measures.point import Point
 from bench.registry import spec_of
-from bench.tasks import (HS97_TOLERANCE, adding_batch, adding_hs97_batch, adding_hs97_spec,
-                         adding_spec, copy_batch, copy_spec)
+from bench.tasks import (HS97_TOLERANCE, PARITY_TEST_FACTORS, PER_STEP_TASKS, adding_batch,
+                         adding_hs97_batch, adding_hs97_spec, adding_spec, copy_batch, copy_spec,
+                         parity_batch, parity_spec, selective_copy_batch, selective_copy_spec)
 
 VERSION = 3  # 3: validation batch, training dynamics; 2: adding_hs97, task-loss profiles
 PROFILE_BATCH = 32  # sequences of the held-out batch used for the gradient profiles
@@ -70,15 +75,40 @@ def _task(point: Point):
             return loss < m.solve_mse and acc == 1.0, acc
         return (adding_hs97_spec(T), lambda n, g: adding_hs97_batch(T, n, g),
                 nn.functional.mse_loss, hs97_solved)
-    spec = copy_spec(T, m.copy_symbols)
-
-    def ce(pred: Tensor, y: Tensor) -> Tensor:
-        return nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten())
+    if m.task == "parity":
+        def every_step(pred: Tensor, y: Tensor, loss: float) -> Tuple[bool, float]:
+            acc = (pred.argmax(-1) == y).double().mean().item()
+            return acc >= 0.99, acc
+        return parity_spec(T), lambda n, g: parity_batch(T, n, g), cross_entropy, every_step
+    spec, make = ((selective_copy_spec, selective_copy_batch) if m.task == "selective_copy"
+                  else (copy_spec, copy_batch))
 
     def solved(pred: Tensor, y: Tensor, loss: float) -> Tuple[bool, float]:
         acc = (pred[-m.copy_symbols:].argmax(-1) == y[-m.copy_symbols:]).double().mean().item()
         return acc >= 0.99, acc
-    return spec, lambda n, g: copy_batch(T, n, g, m.copy_symbols), ce, solved
+    return spec(T, m.copy_symbols), lambda n, g: make(T, n, g, m.copy_symbols), cross_entropy, solved
+
+
+def cross_entropy(pred: Tensor, y: Tensor) -> Tensor:
+    """Per-step tasks: the mean over every step and sequence."""
+    return nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten())
+
+
+@torch.no_grad()
+def length_generalisation(model: nn.Module, point: Point, to: Callable) -> List[Dict]:
+    """parity: accuracy at PARITY_TEST_FACTORS x the training length L, on `test_size` fresh
+    sequences per length (seeded apart from the training, validation and test batches).
+    `test_acc`: the final step (one judgement per sequence: the Wilson interval's n);
+    `test_acc_beyond`: every step after L (the steps no training sequence reached)."""
+    L, n, rows = point.seq_len, point.cfg.measure.test_size, []
+    for factor in PARITY_TEST_FACTORS:
+        x, y = map(to, parity_batch(factor * L, n, torch.Generator().manual_seed(30_000 + 97 * factor + point.seed)))
+        right = model(x).argmax(-1) == y                                   # (kL, n)
+        rows.append({"measure": "length_generalisation", "task": "parity", "test_len": factor * L,
+                     "test_factor": factor, "test_acc": right[-1].double().mean().item(),
+                     "test_acc_beyond": right[L:].double().mean().item(), "test_sequences": n,
+                     "baseline_acc": 0.5})
+    return rows
 
 
 def measure(point: Point) -> List[Dict]:
@@ -86,7 +116,7 @@ def measure(point: Point) -> List[Dict]:
     spec, batch, loss_fn, solved_fn = _task(point)
     core = point.build_model(input_size=spec.input_size)
     torch.manual_seed(point.seed)
-    model = TaskModel(core, spec.output_size, per_step=m.task == "copy").to(point.device, point.dtype)
+    model = TaskModel(core, spec.output_size, per_step=m.task in PER_STEP_TASKS).to(point.device, point.dtype)
     to = lambda t: t.to(point.device, point.dtype if t.is_floating_point() else t.dtype)  # noqa: E731
     test_x, test_y = map(to, batch(m.test_size, torch.Generator().manual_seed(10_000 + point.seed)))
     val_x, val_y = map(to, batch(m.test_size, torch.Generator().manual_seed(20_000 + point.seed)))
@@ -120,8 +150,10 @@ def measure(point: Point) -> List[Dict]:
         opt.step()
         train_loss = loss.item()
         elapsed += time.perf_counter() - t0
+    if m.task == "parity":
+        rows += [{**r, **task_cols} for r in length_generalisation(model, point, to)]
     rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal)]
-    task_loss = (model, loss_fn, test_y[..., :PROFILE_BATCH] if m.task == "copy" else test_y[:PROFILE_BATCH])
+    task_loss = (model, loss_fn, test_y[..., :PROFILE_BATCH] if m.task in PER_STEP_TASKS else test_y[:PROFILE_BATCH])
     rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal,
                                                  task_loss)]
     return rows
