@@ -20,7 +20,7 @@ CI_AB ?= results/ci/ab
 CI_HISTORY ?= results/ci/history
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow test-gpu bench report ci-bench ci-history baseline bench-pytest clean
+.PHONY: help venv test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -35,13 +35,22 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## create .venv and install the suite (torch: TORCH_SPEC, TORCH_INDEX)
 
 test: venv ## run the test suite (no GPU needed; slow tests excluded)
-	$(PY) -m pytest -m "not slow and not gpu and not benchmark_suite" -q
+	$(PY) -m pytest -m "not slow and not gpu and not benchmark_suite and not slurm" -q
 
 test-slow: venv ## run the slow tests (launchers, long-range training, fidelity)
 	$(PY) -m pytest -m "slow" -q
 
 test-gpu: venv ## run the GPU tests (needs CUDA)
 	$(PY) -m pytest -m "gpu" -q
+
+slurm-up: ## start a one-node SLURM cluster on this machine (root; installs slurm-wlm and munge)
+	bash scripts/slurm.sh up
+
+slurm-down: ## stop the daemons that slurm-up started
+	bash scripts/slurm.sh down
+
+test-slurm: venv ## run the SLURM tests against the cluster that answers (make slurm-up)
+	$(PY) -m pytest -m "slurm" -q -rs
 
 bench: venv ## run the preset sweep EXP (default: every measure) and write the report
 	$(PY) -m bench.suite $(EXP) results_dir=$(STORE)

@@ -78,6 +78,13 @@ def version_warnings(df: pd.DataFrame) -> List[str]:
                     seen += ["unversioned"] if rows[col].isna().any() else []
                     out.append(f"the store mixes {what} for {measure}: {', '.join(seen)}; "
                                "re-run the older points (force=true) or report them apart")
+    timed = df[df["measure"] == "throughput"]
+    if "slurm_job_id" in timed and len(timed):
+        in_job = timed["slurm_job_id"].fillna("").astype(str).str.len() > 0
+        if in_job.any() and not in_job.all():
+            out.append(f"the store mixes throughput points timed in SLURM jobs ({timed.loc[in_job, 'config_hash'].nunique()}) "
+                       f"and outside ({timed.loc[~in_job, 'config_hash'].nunique()}): their clocks ran on "
+                       "different machines and loads; report them apart")
     return out
 
 

@@ -47,11 +47,13 @@ def parallel_scan(log_a: Tensor, log_b: Tensor, h0: Optional[Tensor] = None) -> 
 
 def sequential_scan(log_a: Tensor, log_b: Tensor, h0: Optional[Tensor] = None) -> Tensor:
     """The same recurrence one step at a time."""
-    a, b = log_a.exp(), log_b.exp()
+    # unbind, not a[t]: indexing would make backward build a (T, B, H) zero tensor per step,
+    # O(T^2) work that the loop would be charged for (as in bench/cells.py's ReferenceLSTM)
+    a, b = log_a.exp().unbind(0), log_b.exp().unbind(0)
     h = torch.zeros_like(b[0]) if h0 is None else h0
     out: List[Tensor] = []
-    for t in range(a.shape[0]):
-        h = a[t] * h + b[t]
+    for a_t, b_t in zip(a, b):
+        h = a_t * h + b_t
         out.append(h)
     return torch.stack(out)
 
@@ -289,11 +291,11 @@ class SLSTM(ReferenceLSTM):
     def run(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
         """The loop over x (T, B, I): (h for every step (T, B, H), stabilised forget gates (T, B, H))."""
         p = lambda n: getattr(self, n + suffix)  # noqa: E731
-        proj = x @ p("weight_ih").T + p("bias_ih")
+        proj = (x @ p("weight_ih").T + p("bias_ih")).unbind(0)   # unbind: see sequential_scan
         h = c = n = m = x.new_zeros(x.shape[1], self.hidden_size)
         hs, fs = [], []
-        for t in range(x.shape[0]):
-            h, c, n, m, f = slstm_cell(proj[t] + h @ p("weight_hh").T + p("bias_hh"), c, n, m)
+        for proj_t in proj:
+            h, c, n, m, f = slstm_cell(proj_t + h @ p("weight_hh").T + p("bias_hh"), c, n, m)
             hs.append(h)
             fs.append(f)
         return torch.stack(hs), torch.stack(fs)

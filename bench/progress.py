@@ -1,4 +1,5 @@
-"""A progress bar per sweep, showing the point being measured (basic launcher, same process)."""
+"""A progress bar per sweep: moved by run_point under the basic launcher (same process), by the
+sweeper's store watcher under launchers that run points elsewhere (hydra_plugins/rnn_bench)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -21,6 +22,13 @@ def point(label: str) -> None:
 def done(status: str) -> None:
     if _bar is not None:
         _bar.update(1)
+
+
+def set_done(n: int) -> None:
+    """Points done so far, counted from outside (records landing from other processes)."""
+    if _bar is not None and n != _bar.n:
+        _bar.n = n
+        _bar.refresh()
 
 
 def write(message: str) -> None:

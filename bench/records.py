@@ -5,11 +5,12 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import os
 import platform
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pandas as pd
 import torch
@@ -112,6 +113,30 @@ def environment() -> Dict[str, Any]:
     }
 
 
+def scheduler() -> Dict[str, Any]:
+    """The SLURM job a point ran in, from the job's environment; empty outside SLURM. A timed
+    point measured in a cluster job is never mistaken for one measured on a shared machine:
+    `slurm_job_id` (array jobs: <array job>_<task>), `slurm_node`, `slurm_cpus` (the job's CPU
+    allocation per task, which also sets torch's threads when `threads` is not given)."""
+    env = os.environ
+    job = env.get("SLURM_JOB_ID", "")
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return {"slurm_job_id": job, "slurm_node": env.get("SLURMD_NODENAME", "") if job else "",
+            "slurm_cpus": slurm_cpus() or 0}
+
+
+def slurm_cpus() -> Optional[int]:
+    """CPUs allocated per task in the current SLURM job, or None outside one."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        return None
+    for var in ("SLURM_CPUS_PER_TASK", "SLURM_JOB_CPUS_PER_NODE"):
+        value = os.environ.get(var, "").split("(")[0]
+        if value.isdigit():
+            return int(value)
+    return None
+
+
 def provenance(device_name: str, backend: str, threads: int) -> Dict[str, Any]:
     return {
         "torch_version": torch.__version__,
@@ -121,6 +146,7 @@ def provenance(device_name: str, backend: str, threads: int) -> Dict[str, Any]:
         "git_sha": git_sha(),
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **environment(),
+        **scheduler(),
     }
 
 

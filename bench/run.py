@@ -1,6 +1,7 @@
 """One point, end to end: config -> model -> measure -> records -> store."""
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass
 from typing import Optional
@@ -14,7 +15,7 @@ from bench.device import (DTYPES, backend_context, denormal_context, device_name
                           resolve_device, resolve_dtype, threads_context)
 from bench.measures import MEASURES, VERSIONS
 from bench.measures.point import Point
-from bench.records import config_hash, point_config, provenance, to_frame
+from bench.records import config_hash, point_config, provenance, slurm_cpus, to_frame
 from bench.registry import spec
 from bench.tasks import TASK_SPECS
 from bench.store import clean_orphans, is_done, point_path, write_point
@@ -75,11 +76,13 @@ def run_point(cfg: DictConfig, label: Optional[str] = None) -> str:
         progress.done("skipped")
         return "skipped"
     status, error, rows = "ok", "", []
-    with threads_context(cfg.threads) as threads, \
+    # in a SLURM job without `threads`, torch uses the job's allocation, not the node's CPU count
+    with threads_context(cfg.threads if cfg.threads is not None else slurm_cpus()) as threads, \
             backend_context(r.backend, cfg.measure.get("tf32", False)), \
             denormal_context(cfg.measure.get("flush_denormal", False)):
         point = Point(cfg=cfg, device=r.device, dtype=DTYPES[r.dtype], backend=r.backend)
         try:
+            injected_failure(r.point)
             rows = MEASURES[cfg.measure.name](point)
         except Exception as exc:  # noqa: BLE001 - a failure is a row, and the sweep goes on
             status = classify(exc)
@@ -95,3 +98,11 @@ def run_point(cfg: DictConfig, label: Optional[str] = None) -> str:
     final = "ok" if (frame["status"] == "ok").all() else frame.loc[frame["status"] != "ok", "status"].iloc[0]
     progress.done(final)
     return final
+
+
+def injected_failure(point: dict) -> None:
+    """Fault injection for the launcher tests (tests/test_slurm.py): with RNN_BENCH_FAIL_CELL=<cell>
+    in the environment, every point of that cell fails inside its job, as a real failure would."""
+    cell = os.environ.get("RNN_BENCH_FAIL_CELL")
+    if cell and point.get("cell") == cell:
+        raise RuntimeError(f"injected failure for cell {cell} (RNN_BENCH_FAIL_CELL)")

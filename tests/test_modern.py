@@ -3,6 +3,7 @@ sequential loop agree to float64 rounding, outputs and gradients; the gate theor
 diagonal recurrence. All four (with sLSTM) equal an unroll of their papers' equations written out
 here, apart from the module's code; the registry contract holds (stacked, bidirectional,
 layer_stack)."""
+import collections
 import math
 
 import pytest
@@ -225,3 +226,29 @@ def test_parameter_count_has_no_recurrent_matrix(cell):
     else:
         assert s.params(3, 7) == s.gates * 7 * (3 + 1)
     assert not any("weight_hh" in n for n, _ in model.named_parameters())
+
+
+def graph_nodes(fn) -> collections.Counter:
+    """How many autograd nodes of each kind the graph behind `fn` holds."""
+    seen, names, stack = set(), collections.Counter(), [fn]
+    while stack:
+        f = stack.pop()
+        if f is None or f in seen:
+            continue
+        seen.add(f)
+        names[type(f).__name__] += 1
+        stack.extend(g for g, _ in f.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("cell", MODERN + ["ref_lstm"])
+def test_the_loops_do_not_index_the_sequence(cell):
+    """x[t] in a loop makes backward build a (T, B, H) zero tensor per step (one SelectBackward
+    node per step): O(T^2) work charged to the loop (at T=4096 it made minGRU's loop 40x
+    slower). The loops unbind the sequence instead, whose backward assembles the gradient once.
+    (The LRU's few selects are Re and Im of its complex state, not per step.)"""
+    extra = {"scan": False} if cell in DIAGONAL else {}
+    model = build_model(cell, 3, 4, **extra)
+    out, _ = model(torch.randn(24, 2, 3))
+    names = graph_nodes(out.grad_fn)
+    assert names["SelectBackward0"] <= 4 and names["UnbindBackward0"] >= 1

@@ -263,6 +263,7 @@ def test_crossover_figure_ratios_and_claim(tmp_path):
     assert (r["ratio_lo"] <= r["ratio"]).all() and (r["ratio"] <= r["ratio_hi"]).all()
     text = (out / "report.md").read_text()
     assert "mingru scan overtakes the fused LSTM from T=64" in text
+    assert "mingru loop never overtakes the fused LSTM (x2.00 [2.00, 2.00] at T=1024, memory x1.00)" in text
 
 
 def test_modern_section_tables_claims_and_intervals(tmp_path):
@@ -288,3 +289,16 @@ def test_modern_section_tables_claims_and_intervals(tmp_path):
     assert (out / "figures" / "selective_copy_learning_curves.png").exists()
     success = pd.read_csv(out / "tables" / "long_range_success.csv")
     assert success["task"].tolist() == ["adding"]
+
+
+def test_a_store_mixing_cluster_and_local_timings_is_flagged(tmp_path):
+    from analysis.load import load_store, version_warnings
+    from tests.synthetic import write_throughput
+    store = tmp_path / "s"
+    write_throughput(store)
+    df = load_store(store)
+    assert not any("SLURM" in w for w in version_warnings(df))
+    first = df["config_hash"].iloc[0]
+    df["slurm_job_id"] = ""
+    df.loc[df["config_hash"] == first, "slurm_job_id"] = "17_0"
+    assert any("mixes throughput points timed in SLURM jobs (1) and outside" in w for w in version_warnings(df))

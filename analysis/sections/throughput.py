@@ -10,7 +10,7 @@ import seaborn as sns
 
 from analysis.fits import line_fit
 from analysis.load import config_keys, of
-from analysis.palette import CELL_PALETTE
+from analysis.palette import CELL_MARKERS, CELL_PALETTE
 
 TITLE, ANCHOR = "Training cost", "throughput"
 POINT = ["cell", "measure_backend", "backend", "device", "device_name", "dtype", "measure_tf32",
@@ -198,6 +198,24 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
 
 
+PATH_STYLE = {"onednn": "-", "cudnn": "-", "native": ":", "loop": "--", "scan": "-."}
+
+
+def crossover_figure(g: pd.DataFrame, report, title: str, caption: str) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, d in g.sort_values("seq_len").groupby("path"):
+        cell, kind = name.split(" ", 1)
+        style = dict(color=CELL_PALETTE.get(cell), ls=PATH_STYLE.get(kind, "-"), marker=CELL_MARKERS.get(cell, "o"),
+                     ms=4, label=name)
+        axes[0].plot(d["seq_len"], d["median_step_ms"], **style)
+        axes[1].plot(d["seq_len"], d["peak_mem_bytes"] / 2 ** 20, **style)
+    for ax, ylabel in zip(axes, ["training step, ms (median)", "peak memory, MiB (measured)"]):
+        ax.set(xscale="log", yscale="log", xlabel="sequence length", ylabel=ylabel)
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
+    fig.suptitle(f"Training step against sequence length: {title}")
+    return report.figure("crossover", fig, caption)
+
+
 def crossover(p: pd.DataFrame, report, claims: dict) -> str:
     """Step time and memory against seq_len per cell and path (fused kernel, native loop,
     parallel scan, sequential loop): where the scan overtakes, and what memory it pays."""
@@ -209,39 +227,46 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
     p["path"] = p["cell"].astype(str) + " " + path
     keys = ["hidden_size", "batch_size", "dtype", "device"]
     for k, g in p.groupby(keys, dropna=False):
+        k = (*k[:3], str(g["device_name"].iloc[0]) if "device_name" in g else k[3])
         if g["seq_len"].nunique() < 4 or g["scan"].notna().sum() == 0:
             continue
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for name, d in g.sort_values("seq_len").groupby("path"):
-            axes[0].plot(d["seq_len"], d["median_step_ms"], "o-", label=name)
-            axes[1].plot(d["seq_len"], d["peak_mem_bytes"] / 2 ** 20, "o-", label=name)
-        for ax, ylabel in zip(axes, ["training step, ms (median)", "peak memory, MiB (measured)"]):
-            ax.set(xscale="log", yscale="log", xlabel="seq_len", ylabel=ylabel)
-        axes[0].legend(fontsize="small")
-        md = [report.figure("crossover", fig, f"step time and memory against seq_len, hidden "
-                            f"{k[0]}, batch {k[1]}, {k[2]}: fused kernels and native loops of the "
-                            "torch.nn cells, parallel scan and sequential loop of the diagonal cells")]
+        md = []
         times = g.set_index(["seq_len", "path"])["step_times"]
+        mem = g.set_index(["seq_len", "path"])["peak_mem_bytes"]
+        fused = "lstm onednn" if (g["path"] == "lstm onednn").any() else "lstm cudnn"
         rows = []
         for cell in sorted(g.loc[g["scan"].notna(), "cell"].unique()):
-            for den in (f"{cell} loop", "lstm onednn"):
+            for num, den in ((f"{cell} scan", f"{cell} loop"), (f"{cell} scan", fused), (f"{cell} loop", fused)):
                 for T in sorted(g["seq_len"].unique()):
-                    if (T, f"{cell} scan") in times.index and (T, den) in times.index:
-                        a, b = times[(T, f"{cell} scan")], times[(T, den)]
+                    if (T, num) in times.index and (T, den) in times.index:
+                        a, b = times[(T, num)], times[(T, den)]
                         lo, hi = ratio_interval(a, b)
-                        rows.append({"comparison": f"{cell} scan / {den}", "seq_len": int(T),
-                                     "ratio": float(np.median(a) / np.median(b)), "ratio_lo": lo, "ratio_hi": hi})
-        ratios = pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi"])
+                        rows.append({"comparison": f"{num} / {den}", "seq_len": int(T),
+                                     "ratio": float(np.median(a) / np.median(b)), "ratio_lo": lo, "ratio_hi": hi,
+                                     "memory_ratio": float(mem[(T, num)] / mem[(T, den)])})
+        ratios = pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "memory_ratio"])
         md.append(report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len (below 1: "
-                               "the scan is faster), median over repetitions with its 95% bootstrap "
-                               "interval [ratio_lo, ratio_hi]"))
+                               "the first is faster), median over repetitions with its 95% bootstrap "
+                               "interval [ratio_lo, ratio_hi]; memory_ratio: measured peak memory, first "
+                               "over second"))
         parts = []
-        for comparison, c in ratios[ratios["comparison"].str.endswith("lstm onednn")].groupby("comparison", sort=True):
+        for comparison, c in ratios[ratios["comparison"].str.endswith(fused)].groupby("comparison", sort=True):
             c = c.sort_values("seq_len")
             won, last = c[c["ratio_hi"] < 1], c.iloc[-1]
-            parts.append(f"{comparison.split()[0]} scan {'overtakes the fused LSTM from T=' + str(int(won['seq_len'].min())) if len(won) else 'never overtakes the fused LSTM'} "
-                         f"(ratio {last.ratio:.2f} [{last.ratio_lo:.2f}, {last.ratio_hi:.2f}] at T={int(last.seq_len)})")
+            path = " ".join(comparison.split()[:2])
+            parts.append(f"{path} {'overtakes the fused LSTM from T=' + str(int(won['seq_len'].min())) if len(won) else 'never overtakes the fused LSTM'} "
+                         f"(x{last.ratio:.2f} [{last.ratio_lo:.2f}, {last.ratio_hi:.2f}] at T={int(last.seq_len)}, "
+                         f"memory x{last.memory_ratio:.2f})")
         if parts:
-            claims["scan"] = "step time, scan against oneDNN LSTM [95% CI]: " + "; ".join(parts)
+            claims["scan"] = (f"step time against the fused LSTM ({fused.split()[1]}), ratio [95% CI] and "
+                              "measured memory at the longest seq_len: " + "; ".join(parts))
+        scans = ratios[ratios["comparison"].str.contains(" scan / ") & ratios["comparison"].str.endswith(fused)]
+        title = ("a parallel scan overtakes the fused LSTM" if (scans["ratio_hi"] < 1).any()
+                 else "no parallel scan overtakes the fused LSTM")
+        md.insert(0, crossover_figure(g, report, f"{title} ({k[3]}, {k[2]})",
+                                      f"step time and memory against seq_len, hidden {k[0]}, batch {k[1]}, "
+                                      f"{k[2]}: colour = cell, line = path (solid: fused kernel; dotted: "
+                                      "native loop of torch.nn; dashed: the cell's own sequential loop; "
+                                      "dash-dot: parallel scan)"))
         return "\n".join(md)
     return ""

@@ -1,10 +1,19 @@
 """Hydra's basic sweeper, plus: every point is validated before any is measured, a progress
 bar runs over the sweep, and the sweep ends with a count of failed points and the exit code.
 
+Under a launcher that runs points in other processes (joblib, submitit, SLURM) the bar counts
+points as their records land in the store; a failed point or a cluster job that did not complete
+is named, with where its logs are, and a re-run resumes (stored points are skipped).
+
 (No `from __future__ import annotations` here: Hydra imports plugins outside sys.modules,
 where dataclasses cannot resolve string annotations.)"""
 
+import _thread
+import glob
+import os
+import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -31,10 +40,13 @@ class BenchSweeper(BasicSweeper):
 
         loader = self.hydra_context.config_loader
         measures = set()
+        self.paths = []  # where each point's record will land, in batch order
         for overrides in batch:
             try:
                 cfg = loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
-                measures.add(resolve(cfg).cfg.measure.name)
+                r = resolve(cfg)
+                measures.add(r.cfg.measure.name)
+                self.paths.append(os.path.join(str(r.cfg.results_dir), f"{r.chash}.parquet"))
             except (ConfigError, HydraException, OmegaConfBaseException) as exc:
                 problem = str(exc) if isinstance(exc, ConfigError) else one_line(exc)
                 print(f"bench: error: {problem} (sweep point: {' '.join(overrides) or 'defaults'}); "
@@ -43,6 +55,55 @@ class BenchSweeper(BasicSweeper):
         self.check_launcher(measures)
         if self.config.get("progress", True):
             progress.start(len(batch), desc=f"sweep {self.config.measure.name}")
+        if not self.in_process():
+            self.watch()
+
+    def in_process(self) -> bool:
+        """Whether the launcher runs points in this process (then run_point moves the bar)."""
+        return "BasicLauncher" in str(self.config.hydra.launcher.get("_target_", ""))
+
+    def watch(self) -> None:
+        """Move the bar as records land: a point's file appears atomically (bench/store.py).
+        On SLURM, also notice jobs that left the queue without a record (cancelled, timed out,
+        node lost): without accounting (sacct) submitit cannot see that and would wait forever."""
+        self._stop, self.jobs_gone = threading.Event(), False
+        paths, name = list(self.paths), self.slurm_job_name()
+
+        def loop() -> None:
+            seen, empty_polls, tick = False, 0, 0
+            while not self._stop.wait(0.5):
+                landed = sum(os.path.exists(p) for p in paths)
+                progress.set_done(landed)
+                tick += 1
+                if name is None or tick % 10:
+                    continue
+                queued = queued_jobs(name)
+                if queued is None:        # squeue did not answer: say nothing
+                    continue
+                seen = seen or bool(queued)
+                empty_polls = empty_polls + 1 if seen and not queued and landed < len(paths) else 0
+                if empty_polls >= 3:      # 15 s with no job of this sweep queued or running
+                    self.jobs_gone = True
+                    _thread.interrupt_main()
+                    return
+        self._watcher = threading.Thread(target=loop, daemon=True)
+        self._watcher.start()
+
+    def slurm_job_name(self) -> Optional[str]:
+        launcher = self.config.hydra.launcher
+        if "Slurm" not in str(launcher.get("_target_", "")):
+            return None
+        try:
+            return str(launcher.name)
+        except Exception:  # noqa: BLE001 - an unresolvable name: no queue watch, the bar still moves
+            return None
+
+    def stop_watching(self) -> None:
+        if getattr(self, "_watcher", None) is not None and self._watcher is not threading.current_thread():
+            self._stop.set()
+            self._watcher.join()
+            progress.set_done(sum(os.path.exists(p) for p in self.paths))
+            self._watcher = None
 
     def check_launcher(self, measures: set) -> None:
         """Timed measures are refused under launchers that run points side by side on one
@@ -61,15 +122,69 @@ class BenchSweeper(BasicSweeper):
                   "will be inflated; losses and steps are unaffected", file=sys.stderr)
 
     def sweep(self, arguments: List[str]) -> Any:
-        returns = super().sweep(arguments)
+        try:
+            returns = super().sweep(arguments)
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - a cluster job died
+            if self.in_process() or (isinstance(exc, KeyboardInterrupt) and not getattr(self, "jobs_gone", False)):
+                raise
+            if isinstance(exc, KeyboardInterrupt):
+                exc = RuntimeError("every job of the sweep left the queue with points unstored "
+                                   "(cancelled, timed out or lost)")
+            self.stop_watching()
+            progress.close()
+            self.job_died(exc)
+            sys.exit(1)
+        self.stop_watching()
         progress.close()
-        statuses = [r.return_value for batch in returns for r in batch
-                    if isinstance(r, JobReturn)]
-        failed = [s for s in statuses if s in ("failed", "oom")]
+        jobs = [r for batch in returns for r in batch if isinstance(r, JobReturn)]
+        statuses = [r.return_value for r in jobs]
+        failed = [r for r in jobs if r.return_value in ("failed", "oom")]
         overflow = statuses.count("overflow")
         print(f"bench: {len(statuses)} points: {statuses.count('ok')} measured, "
               f"{statuses.count('skipped')} already stored, {overflow} overflow, "
               f"{len(failed)} failed", file=sys.stderr)
+        for job in failed:
+            print(f"bench: failed: {' '.join(job.overrides)}{self.logs_of(job)}", file=sys.stderr)
         if failed:
             sys.exit(1)
         return returns
+
+    def submitit_folder(self) -> Optional[str]:
+        folder = self.config.hydra.launcher.get("submitit_folder")
+        return str(folder).replace("%j", "*") if folder else None
+
+    def logs_of(self, job: JobReturn) -> str:
+        """Where a failed point's job logs are: its record names the SLURM job (bench.records)."""
+        folder = self.submitit_folder()
+        if not folder:
+            return ""
+        import pandas as pd  # late: keeps the plugin scan light
+        from bench.run import resolve
+        try:
+            path = os.path.join(str(job.cfg.results_dir), f"{resolve(job.cfg).chash}.parquet")
+            row = pd.read_parquet(path, columns=["slurm_job_id", "error"]).iloc[0]
+        except Exception:  # noqa: BLE001 - the logs are a convenience; the record says the error
+            return f" (logs under {folder})"
+        logs = sorted(glob.glob(os.path.join(folder, f"{row.slurm_job_id}*_log.*"))) if row.slurm_job_id else []
+        where = ", ".join(logs) if logs else f"under {folder}"
+        job_id = f"job {row.slurm_job_id}: " if row.slurm_job_id else ""
+        return f" ({job_id}{row.error}; logs: {where})"
+
+    def job_died(self, exc: BaseException) -> None:
+        stored = sum(os.path.exists(p) for p in self.paths)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"bench: error: a job did not complete ({type(exc).__name__}: {first[:400]})", file=sys.stderr)
+        if self.submitit_folder():
+            print(f"bench: job logs: {self.submitit_folder()}", file=sys.stderr)
+        print(f"bench: {stored} of {len(self.paths)} points are stored; the same command resumes "
+              "(stored points are skipped, nothing is measured twice)", file=sys.stderr)
+
+
+def queued_jobs(name: str) -> Optional[List[str]]:
+    """This user's SLURM jobs named `name`, pending or running; None when squeue cannot say."""
+    try:
+        out = subprocess.run(["squeue", "-h", "--me", "-n", name, "-o", "%i"], capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.split() if out.returncode == 0 else None
