@@ -63,17 +63,19 @@ def frame(store) -> pd.DataFrame:
     ("long_range", 2, ["model.cell=rnn,lstm", "data.seq_len=12", "measure.steps=10", "measure.eval_every=5",
                        "measure.test_size=8"]),
 ])
-def test_each_measure_kind_through_the_slurm_launcher(tmp_path, measure, points, sweep):
-    """Every point stored once in the shared store, each by its own job; the bar counts the
-    records as they land (it ends at N/N, not 0/N)."""
-    store = tmp_path / "store"
+def test_each_measure_kind_through_the_slurm_launcher(tmp_path, tmp_path_factory, measure, points, sweep):
+    """Every point stored once in one store that all three measures' jobs share, each point by
+    its own job; the bar counts the records as they land (it ends at N/N, not 0/N)."""
+    store = tmp_path_factory.getbasetemp() / "shared-store"
+    before = set(store.glob("*.parquet"))
     proc = bench([f"measure={measure}", *sweep, *TINY, f"results_dir={store}", "progress=true",
                   *launcher(tmp_path, f"rnnbench-{measure}")])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"{points} points: {points} measured" in proc.stderr
     assert f"{points}/{points}" in proc.stderr                      # the bar saw the records land
-    df = frame(store)
-    assert df["config_hash"].nunique() == points == len(list(store.glob("*.parquet")))
+    new = sorted(set(store.glob("*.parquet")) - before)
+    df = pd.concat(pd.read_parquet(p) for p in new)
+    assert df["config_hash"].nunique() == points == len(new)
     jobs = df.groupby("config_hash")["slurm_job_id"].first()
     assert jobs.str.len().gt(0).all() and jobs.nunique() == points  # one point per job
     assert (df["slurm_node"] == socket.gethostname().split(".")[0]).all()
