@@ -7,7 +7,7 @@ from typing import List, Tuple
 
 import pandas as pd
 
-from bench.config import MODEL_DEFAULTS
+from bench.config import MEASURE_DEFAULTS, MODEL_DEFAULTS
 
 CONFIG_COLUMNS = ["cell", "input_size", "hidden_size", "num_layers", "bidirectional", "forget_bias",
                   "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "scan", "seq_len", "batch_size", "device",
@@ -45,6 +45,12 @@ def load_store(store: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) 
     for col in ("measure", "status"):
         if col not in df.columns:
             raise StoreError(f"the record store {store} has no `{col}` column: not an rnn-bench store")
+    for measure, keys in MEASURE_DEFAULTS.items():  # measure keys added later, on that measure's rows
+        rows = df["measure"] == measure
+        for key, default in keys.items():
+            if key not in df.columns:
+                df[key] = None
+            df.loc[rows & df[key].isna(), key] = default
     return df
 
 

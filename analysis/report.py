@@ -32,12 +32,13 @@ CLAIMS = {
     "scan": "Cells that train by parallel scan (minGRU, minLSTM, LRU) outrun a fused LSTM at long sequences",
     "state": "LSTM tracks state (running parity) at lengths it never saw; the diagonal cells cannot",
     "selective": "Selective copying: which cells learn it within the same training budget",
+    "subnormal": "On a CPU, vanishing gradients cost time: subnormal floats slow a step until flushed",
 }
 
 
 # The preset that measures a claim the default suite does not.
 MEASURED_BY = {"init": "gradients_init", "fair": "long_range_fair", "scan": "throughput_crossover",
-               "state": "modern_tasks", "selective": "modern_tasks"}
+               "state": "modern_tasks", "selective": "modern_tasks", "subnormal": "cpu_cost"}
 
 
 @dataclass

@@ -44,6 +44,11 @@ class Backend(str, Enum):
     cudnn = "cudnn"    # CUDA only
 
 
+class Loss(str, Enum):
+    last = "last"    # on the readout (the last step, both ends when bidirectional): gradients decay
+    every = "every"  # on every step's output: gradients stay in the normal range
+
+
 class Task(str, Enum):
     adding = "adding"            # Le et al. (2015) / Arjovsky et al. (2016) form
     adding_hs97 = "adding_hs97"  # Hochreiter & Schmidhuber (1997), experiment 4
@@ -104,6 +109,7 @@ class ThroughputConfig:
     # Flush subnormal floats to zero on CPU while timing: a loss on the last step only lets
     # gradients decay into subnormals, which x86 handles ~15x slower (see README).
     flush_denormal: bool = True
+    loss: Loss = Loss.last  # where the training loss sits (analysis/sections/cpu_cost.py)
 
 
 @dataclass
@@ -143,6 +149,9 @@ LSTM_FAMILY = set(family("lstm"))
 # configuration hash (bench/records.py), so that stored points keep their hashes.
 MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None,
                   "param_budget": None, "scan": None}
+# The same for measure keys, by their record column; per measure (the rows they are filled into).
+MEASURE_DEFAULTS = {"throughput": {"measure_loss": "last"}}
+HASH_DEFAULTS = {**MODEL_DEFAULTS, **{k: v for keys in MEASURE_DEFAULTS.values() for k, v in keys.items()}}
 
 
 def register_configs() -> None:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 import torch
 
-from bench.config import LSTM_FAMILY, MODEL_DEFAULTS
+from bench.config import HASH_DEFAULTS, LSTM_FAMILY
 from bench.registry import REGISTRY
 from bench.tasks import PER_STEP_TASKS, TASK_SPECS
 
@@ -55,10 +55,10 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> 
 
 
 def config_hash(point: Dict[str, Any]) -> str:
-    """Stable 16-hex-digit hash of a point's configuration (names the record file). Model keys
-    added later (`MODEL_DEFAULTS`) are left out at their default values, so that points stored
+    """Stable 16-hex-digit hash of a point's configuration (names the record file). Keys
+    added later (`HASH_DEFAULTS`: model and measure keys) are left out at their default values, so that points stored
     before they existed keep their hashes; at any other value they are hashed."""
-    point = {k: v for k, v in point.items() if not (k in MODEL_DEFAULTS and v == MODEL_DEFAULTS[k])}
+    point = {k: v for k, v in point.items() if not (k in HASH_DEFAULTS and v == HASH_DEFAULTS[k])}
     blob = json.dumps(point, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -101,7 +101,7 @@ def environment() -> Dict[str, Any]:
     except OSError:
         pass
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    return {
+    return {**cache_sizes(),
         "python_version": platform.python_version(),
         "cpu_model": cpu_model or platform.processor() or platform.machine(),
         "cpu_flags": " ".join(flags),
@@ -111,6 +111,26 @@ def environment() -> Dict[str, Any]:
         "cuda_version": torch.version.cuda or "",
         "cudnn_version": str(cudnn or ""),
     }
+
+
+def cache_sizes() -> Dict[str, int]:
+    """The CPU's data and unified cache sizes per level, bytes, as the kernel reports them for
+    CPU 0 (`cache_l1d_bytes`, `cache_l2_bytes`, `cache_l3_bytes`; 0 where unknown)."""
+    sizes = {"cache_l1d_bytes": 0, "cache_l2_bytes": 0, "cache_l3_bytes": 0}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, kind = (index / "level").read_text().strip(), (index / "type").read_text().strip()
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        if kind == "Instruction" or not text:
+            continue
+        scale = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30}.get(text[-1], 1)
+        value = int(text.rstrip("KMG")) * scale
+        key = "cache_l1d_bytes" if level == "1" else f"cache_l{level}_bytes"
+        if key in sizes:
+            sizes[key] = value
+    return sizes
 
 
 def scheduler() -> Dict[str, Any]:

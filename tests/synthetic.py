@@ -189,3 +189,42 @@ def write_modern(store: Path) -> Path:
     _write(store, _config("lstm", 50, "long_range", 0, measure_task="adding", measure_version=3,
                                   measure_lr=0.003, forget_bias=0.0), rows)
     return store
+
+
+def write_cpu_cost(store: Path) -> Path:
+    """The CPU-cost study with known answers: lstm (native) with the loss on the last step is 5x
+    slower with subnormals kept from seq_len 200 on, 1x otherwise; the cost per token doubles
+    from 100 to 200 as the working set (peak memory) leaves the 1 MiB L2; two threads make rnn
+    1.6x faster; oneDNN wins at hidden 256 and loses at hidden 64 (batch 16 and 64)."""
+    def rows(ms, mem=1000, cache=None):
+        extra = {"cache_l2_bytes": 2 ** 20, "cache_l3_bytes": 32 * 2 ** 20} if cache is None else cache
+        return [{"measure": "throughput", "phase": ph, "rep": r, "time_ms": ms * f * (1 + 0.01 * r),
+                 "flops": 1e6, "peak_mem_bytes": mem, "rel_iqr": 0.01, "noisy": False, "calib_flops_per_s": 1e10,
+                 "calib_n": 512, "tokens": 64 * 100, "attempt": 1, "params": 100, **extra}
+                for r in range(5) for ph, f in (("forward", 0.3), ("backward", 0.6), ("step", 1.0))]
+    for T in (50, 100, 200, 400):
+        for flush in (True, False):
+            for loss in ("last", "every"):
+                per_token = 1.0 if T <= 100 else 2.0
+                ms = per_token * T * (5 if (not flush and loss == "last" and T >= 200) else 1)
+                point = _config("lstm", T, "throughput", dtype="float32", measure_backend="native",
+                                measure_tf32=False, measure_flush_denormal=flush, measure_loss=loss, threads_requested=2)
+                point["batch_size"] = 64
+                r = rows(ms, mem=(0.5 if T <= 100 else 3) * 2 ** 20)
+                for row in r:
+                    row["tokens"] = 64 * T
+                _write(store, point, r, threads=2)
+    for threads in (1, 2):
+        point = _config("rnn", 100, "throughput", dtype="float32", measure_backend="native", measure_tf32=False,
+                        threads_requested=threads)
+        point["hidden_size"] = 256
+        _write(store, point, rows(16.0 if threads == 1 else 10.0), threads=threads)
+    for backend in ("auto", "native"):
+        for hidden in (64, 256):
+            for batch in (16, 64):
+                point = _config("lstm", 100, "throughput", dtype="float32", measure_backend=backend,
+                                measure_tf32=False, threads_requested=2)
+                point.update(hidden_size=hidden, batch_size=batch, input_size=64)
+                ms = 10.0 if backend == "native" else (5.0 if hidden == 256 else 20.0)
+                _write(store, point, rows(ms), threads=2, backend="onednn" if backend == "auto" else "native")
+    return store

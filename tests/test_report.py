@@ -302,3 +302,24 @@ def test_a_store_mixing_cluster_and_local_timings_is_flagged(tmp_path):
     df["slurm_job_id"] = ""
     df.loc[df["config_hash"] == first, "slurm_job_id"] = "17_0"
     assert any("mixes throughput points timed in SLURM jobs (1) and outside" in w for w in version_warnings(df))
+
+
+def test_cpu_cost_section_subnormals_caches_threads_backends(tmp_path):
+    from tests.synthetic import write_cpu_cost
+    store, out = write_cpu_cost(tmp_path / "s"), tmp_path / "r"
+    assert report_main([str(store), "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    sub = pd.read_csv(out / "tables" / "subnormal_cost.csv").set_index(["measure_loss", "seq_len"])
+    assert sub.at[("last", 200), "ratio"] == pytest.approx(5.0) and sub.at[("every", 200), "ratio"] == pytest.approx(1.0)
+    assert sub.at[("last", 200), "ratio_lo"] > 4.5 and sub.at[("last", 100), "ratio"] == pytest.approx(1.0)
+    assert "Flush subnormals (`torch.set_flush_denormal(True)`) when the loss sits on the last step: from seq_len 200 on" in text
+    tok = pd.read_csv(out / "tables" / "cost_per_token.csv").set_index("to_seq_len")
+    assert tok.at[200, "growth"] == pytest.approx(2.0) and tok.at[200, "fits_from"] == "L2" and tok.at[200, "fits_to"] == "L3"
+    assert tok.at[400, "growth"] == pytest.approx(1.0)
+    assert "1 of those 1 coincide with the working set leaving a cache level" in text
+    thr = pd.read_csv(out / "tables" / "thread_scaling.csv")
+    assert thr["ratio"].iloc[0] == pytest.approx(1.6)
+    be = pd.read_csv(out / "tables" / "backend_by_size.csv").set_index(["hidden_size", "batch_size"])
+    assert be.at[(256, 16), "winner"] == "onednn" and be.at[(64, 64), "winner"] == "native"
+    assert "oneDNN wins in 2 of 4 sizes" in text
+    assert "largest kept/flushed step-time ratio, loss on the last step: 5.00x" in text

@@ -182,3 +182,26 @@ def test_observed_backend_that_differs_fails_the_point(make_cfg, tmp_path, monke
     assert run_point(cfg) == "failed"
     err = pd.read_parquet(next(tmp_path.glob("*.parquet")))["error"].iloc[0]
     assert "BackendMismatch" in err and "'onednn' was expected but 'native' ran" in err
+
+
+def test_loss_on_every_step_is_hashed_and_its_default_is_not(make_cfg):
+    """measure.loss (added after throughput points were stored) keeps stored hashes at `last`."""
+    from bench.records import config_hash
+    from bench.run import resolve
+    base = resolve(make_cfg(["measure=throughput"]))
+    assert base.point["measure_loss"] == "last"
+    legacy = {k: v for k, v in base.point.items() if k != "measure_loss"}   # a point stored before the key
+    assert config_hash(legacy) == base.chash
+    every = resolve(make_cfg(["measure=throughput", "measure.loss=every"]))
+    assert every.chash != base.chash
+
+
+def test_loss_on_every_step_trains_on_every_output(make_cfg, tmp_path):
+    from bench.run import run_point
+    cfg = make_cfg(["measure=throughput", "measure.loss=every", "model.hidden_size=8", "model.input_size=4",
+                    "data.seq_len=6", "data.batch_size=3", "measure.min_reps=2", "measure.min_time_s=0",
+                    "measure.warmup=1", "device=cpu", f"results_dir={tmp_path}"])
+    assert run_point(cfg) == "ok"
+    df = pd.read_parquet(next(tmp_path.glob("*.parquet")))
+    assert (df["measure_loss"] == "every").all() and (df["time_ms"] > 0).all()
+    assert df["cache_l2_bytes"].iloc[0] >= 0 and "slurm_job_id" in df

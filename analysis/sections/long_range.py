@@ -142,14 +142,18 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
               "predictor scores 1/6 = 0.167. `adding_hs97`: Hochreiter & Schmidhuber's (1997) form, "
               "solved by their rule (MSE < 0.01 and every held-out sequence within 0.04); constant "
               "predictor 1/24. Copy memory: solved at 99% recall accuracy; memoryless baseline "
-              "10 ln 8 / (T + 20). Solved fractions carry 95% Wilson intervals.\n")
+              "10 ln 8 / (T + 20). Solved fractions carry 95% Wilson intervals. Seconds to solve are training "
+              "time with subnormal floats flushed to zero (`subnormals_flushed`; kept, a step can be "
+              "several times slower: the CPU-cost section).\n")
     keys = group_keys(r, RUN, exclude=("seed", "measure_task"))
     success = r.groupby(keys, dropna=False).agg(
         seeds=("seed", "nunique"), solved=("solved", "sum"),
         median_final_loss=("final_test_loss", "median"), baseline=("baseline_loss", "first"),
         median_steps_to_solve=("steps_to_solve", "median"),
         median_seconds_to_solve=("seconds_to_solve", "median"),
-        median_train_seconds=("train_seconds", "median")).reset_index()
+        median_train_seconds=("train_seconds", "median"),
+        **({"subnormals_flushed": ("measure_flush_denormal", "first")} if "measure_flush_denormal" in r else {})
+    ).reset_index()
     success["solved_fraction"] = success["solved"] / success["seeds"]
     ci = [wilson(k, n) for k, n in zip(success["solved"], success["seeds"])]
     success["solved_lo"], success["solved_hi"] = [c[0] for c in ci], [c[1] for c in ci]

@@ -1,6 +1,7 @@
 """`throughput`: the cost of one training step, every repetition a row.
 
-One step = forward (with the loss on the readout), backward, optimiser step; each phase is timed
+One step = forward (with the loss on the readout, `measure.loss=last`, or on every step's output,
+`measure.loss=every`), backward, optimiser step; each phase is timed
 on its own inside the same repetition (`forward`, `backward`) and the whole as `step`. The clock
 is read after synchronising the device, so no asynchronous launch is ever timed. Warm-up first
 (absorbs oneDNN/cuDNN set-up and allocator growth), then repetitions until both `min_reps` and
@@ -74,6 +75,8 @@ def training_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, targe
 
     def forward_loss() -> Tensor:
         out, _ = model(x)
+        if target.dim() == 3:   # measure.loss=every: a target at every step
+            return nn.functional.mse_loss(out, target)
         return nn.functional.mse_loss(readout(out, hidden, bidir), target)
 
     def step() -> Tuple[float, float, float]:
@@ -100,7 +103,8 @@ def setup(point: Point) -> Tuple[nn.Module, torch.optim.Optimizer, Tensor, Tenso
     opt = torch.optim.Adam(model.parameters(), lr=point.cfg.measure.lr)
     x = seeded_normal((point.seq_len, point.batch_size, point.input_size), point.seed, point.dtype, point.device)
     width = m.hidden_size * (2 if m.bidirectional else 1)
-    target = seeded_normal((point.batch_size, width), point.seed + 1, point.dtype, point.device)
+    shape = ((point.seq_len,) if point.cfg.measure.get("loss", "last") == "every" else ()) + (point.batch_size, width)
+    target = seeded_normal(shape, point.seed + 1, point.dtype, point.device)
     return model, opt, x, target
 
 
