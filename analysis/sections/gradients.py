@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 from analysis.fits import bootstrap_mean, decay_summary, half_life
-from analysis.load import config_keys, group_keys, of
+from analysis.load import config_keys, describe, group_keys, of
 from analysis.palette import CELL_PALETTE
 from bench.config import MODEL_DEFAULTS
 from bench.registry import family
@@ -65,6 +65,11 @@ def interval_table(summary: pd.DataFrame, base: list) -> pd.DataFrame:
     return pd.DataFrame(out).sort_values(keys)
 
 
+NAMES = {"forget_bias": "forget bias", "hidden_size": "hidden", "num_layers": "layers", "seq_len": "T",
+         "batch_size": "batch", "input_size": "input", "measure_backend": "asked for", "backend": "ran on",
+         "scan": "scan", "threads": "threads"}
+
+
 def half_life_table(summary: pd.DataFrame) -> pd.DataFrame:
     return interval_table(summary[summary["layer"] == 0], KEYS + ["condition", "loss_kind"])
 
@@ -117,8 +122,19 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                             f"log10 gradient norm (geometric mean over samples) against position, "
                             f"T={T}, hidden {H}, default init; band: range over seeds. "
                             "Bidirectional rows are U-shaped."))
-    md.append(report.table("half_lives", table.drop(columns=["loss_kind"]), "half-lives per cell and "
-                           "configuration, 95% intervals"))
+    full = table.drop(columns=["loss_kind"])
+    shown = pd.DataFrame({
+        "configuration": describe(full, ["cell", "forget_bias", "init", "gain", "nonlinearity", "hidden_size",
+                                         "num_layers", "bidirectional", "scan", "condition"], NAMES),
+        "T": full["seq_len"], "seeds": full["seeds"],
+        "decay per step, log10 [95% CI]": [f"{r.decay_per_step:.3g} [{r.decay_lo:.3g}, {r.decay_hi:.3g}]"
+                                           for r in full.itertuples()],
+        "half-life, steps [95% CI]": full["half_life"],
+        "gate theory": full["gate_decay_per_step"].map(lambda v: "-" if pd.isna(v) else f"{v:.3g}"),
+        "Jacobian exponent": full["jacobian_decay_per_step"].map(lambda v: "-" if pd.isna(v) else f"{v:.3g}")})
+    md.append(report.table("half_lives", full, "half-lives per cell and configuration, 95% intervals "
+                           "(the csv has every column: fit window, r2, batch-mean decay, far/near ratio)",
+                           shown=shown))
     init_md, init_claim = initialisation(table, report)
     md.append(init_md)
     if init_claim:

@@ -8,9 +8,9 @@ import pandas as pd
 import seaborn as sns
 
 from analysis.fits import fraction, wilson
-from analysis.load import config_keys, group_keys, of
+from analysis.load import config_keys, describe, group_keys, of
 from analysis.palette import CELL_PALETTE
-from analysis.sections.gradients import distinguishing, interval_table, label, summarize
+from analysis.sections.gradients import NAMES, distinguishing, interval_table, label, summarize
 from bench.registry import family
 
 TITLE, ANCHOR = "Long-lag tasks", "long-range"
@@ -157,8 +157,17 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     success["solved_fraction"] = success["solved"] / success["seeds"]
     ci = [wilson(k, n) for k, n in zip(success["solved"], success["seeds"])]
     success["solved_lo"], success["solved_hi"] = [c[0] for c in ci], [c[1] for c in ci]
+    shown = pd.DataFrame({
+        "task": success["task"], "configuration": describe(success, ["cell", "forget_bias", "init", "hidden_size",
+                                                                      "num_layers", "bidirectional", "measure_lr"], NAMES),
+        "lag": success["seq_len"],
+        "seeds solved [95% Wilson]": [fraction(int(k), int(n)) for k, n in zip(success["solved"], success["seeds"])],
+        "final test loss, median (baseline)": [f"{a:.3g} ({b:.3g})" for a, b in zip(success["median_final_loss"], success["baseline"])],
+        "to solve, median: steps / s": [f"{a:.0f} / {b:.1f}" if pd.notna(a) else "-" for a, b in
+                                        zip(success["median_steps_to_solve"], success["median_seconds_to_solve"])],
+        "subnormals flushed": success.get("subnormals_flushed", pd.Series(["-"] * len(success)))})
     md.append(report.table("long_range_success", success, "solved fraction over seeds per cell and "
-                           "lag, with its 95% Wilson interval [solved_lo, solved_hi]"))
+                           "lag, with its 95% Wilson interval (csv: solved_lo, solved_hi)", shown=shown))
     default = r[r["forget_bias"].isna() | (r["forget_bias"] == 0)]  # the ladder has its own figure
     grid = sns.relplot(data=default, x="seq_len", y="final_test_loss", hue="cell", palette=CELL_PALETTE, col="task", kind="line",
                        marker="o", errorbar=("pi", 100), height=3, aspect=1.4,

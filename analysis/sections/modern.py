@@ -163,6 +163,8 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                                for row in at.itertuples()))
     sel = r[r["task"] == "selective_copy"]
     if not sel.empty:
+        order = {c: i for i, c in enumerate(REGISTRY)}
+        sel = sel.assign(_order=sel["cell"].map(order)).sort_values(["_order", "seed"]).drop(columns="_order")
         keep = ["cell", "num_layers", "hidden_size", "seq_len", "seed", "solved", "steps_to_solve",
                 "seconds_to_solve", "final_test_acc", "train_seconds", "steps"]
         md.append(report.table("selective_copy_runs", sel[[c for c in keep if c in sel]],

@@ -9,7 +9,8 @@ import pandas as pd
 import seaborn as sns
 
 from analysis.fits import line_fit
-from analysis.load import config_keys, of
+from analysis.load import config_keys, describe, of
+from analysis.sections.gradients import NAMES
 from analysis.palette import CELL_MARKERS, CELL_PALETTE
 
 TITLE, ANCHOR = "Training cost", "throughput"
@@ -106,14 +107,25 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         "its own, `peak_mem_source` cpu_allocation_events); on CUDA "
         "torch.cuda.max_memory_allocated. The two are different quantities and are never drawn "
         "on one axis. Ratios carry a 95% bootstrap interval over repetitions.\n"]
-    cols = ["cell", "backend", "device", "dtype", "hidden_size", "num_layers", "bidirectional",
+    cols = ["cell", "measure_backend", "backend", "device", "dtype", "input_size", "threads", "hidden_size", "num_layers", "bidirectional",
             "seq_len", "batch_size", "median_forward_ms", "median_backward_ms", "median_step_ms",
             "iqr_step_ms", "rel_iqr", "noisy", "tokens_per_s", "achieved_flops_per_s",
             "fraction_of_peak", "flops_source", "peak_mem_bytes", "peak_mem_source", "params"]
     if "scan" in p and p["scan"].notna().any():  # the diagonal cells' path (scan or loop)
         cols.insert(2, "scan")
-    md.append(report.table("throughput_points", p[cols].sort_values(cols[:9]), "step time per point "
-                           "(ms, median and IQR over repetitions), rates and memory"))
+    full = p[[c for c in cols if c in p]].sort_values([c for c in cols[:11] if c in p])
+    shown = pd.DataFrame({
+        "configuration": describe(full, ["cell", "measure_backend", "backend", "scan", "dtype", "input_size",
+                                         "threads", "hidden_size", "num_layers", "bidirectional", "batch_size"],
+                                  NAMES).values,
+        "T": full["seq_len"].values,
+        "step, ms (median, IQR)": [f"{a:.3g} ({b:.2g})" for a, b in zip(full["median_step_ms"], full["iqr_step_ms"])],
+        "tokens/s": full["tokens_per_s"].map("{:.3g}".format).values,
+        "FLOP/s (of matmul peak)": [f"{a:.3g} ({b:.0%})" for a, b in zip(full["achieved_flops_per_s"], full["fraction_of_peak"])],
+        "peak memory, MiB": (full["peak_mem_bytes"] / 2 ** 20).map("{:.3g}".format).values})
+    md.append(report.table("throughput_points", full, "step time per point (ms, median and IQR over "
+                           "repetitions), rates and memory (the csv has forward and backward, sources, "
+                           "parameters)", shown=shown))
     noisy = p["rel_iqr"]
     md.append(f"Noise: relative IQR of step time, median {noisy.median():.1%}, worst "
               f"{noisy.max():.1%}; {int((p['attempt'] > 1).sum())} of {len(p)} points were "
