@@ -47,10 +47,17 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
     if t.empty:
         return []
     t = t.rename(columns={"num_ms": "kept_ms", "den_ms": "flushed_ms"}).sort_values(["path", "measure_loss", "seq_len"])
+    if "subnormal_dx_fraction" in p:
+        frac = p[p["measure_flush_denormal"] == False].set_index(keys)["subnormal_dx_fraction"]  # noqa: E712
+        t["subnormal_dx_fraction"] = [frac.get(tuple(r[k] for k in keys), np.nan) for _, r in t.iterrows()]
+    else:
+        t["subnormal_dx_fraction"] = np.nan
     shown = pd.DataFrame({"cell, backend": t["path"], "loss on": t["measure_loss"], "seq_len": t["seq_len"],
                           "step ms, subnormals kept": t["kept_ms"].map("{:.1f}".format),
                           "step ms, flushed": t["flushed_ms"].map("{:.1f}".format),
-                          "kept / flushed [95% CI]": [ci(r) for r in t.itertuples()]})
+                          "kept / flushed [95% CI]": [ci(r) for r in t.itertuples()],
+                          "subnormal share of dL/dx, kept": t["subnormal_dx_fraction"].map(
+                              lambda v: "-" if pd.isna(v) else f"{v:.1%}")})
     md = [report.table("subnormal_cost", t, "training step with subnormal floats kept against flushed "
                        "to zero (torch.set_flush_denormal), the same configuration otherwise; ratio of "
                        "medians with its 95% bootstrap interval over repetitions", shown=shown)]
@@ -79,6 +86,13 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
                       f"step: from seq_len {int(first.seq_len)} on ({first.path}: {ci(first)}), up to "
                       f"{ci(last.loc[last['ratio'].idxmax()])} ({last.loc[last['ratio'].idxmax(), 'path']}, "
                       f"seq_len {int(last.loc[last['ratio'].idxmax(), 'seq_len'])}).")
+    if not len(slow):
+        present = last["subnormal_dx_fraction"].max()
+        advice.append("On this CPU flushing subnormals does not pay: with the loss on the last step the "
+                      f"step with subnormals kept is {last['ratio'].min():.2f}x to {last['ratio'].max():.2f}x "
+                      "the flushed one" + (f", although up to {present:.1%} of the input gradient is "
+                                           "subnormal (so the hardware handles them at speed)" if pd.notna(present) and present > 0 else "")
+                      + ". Other CPUs differ (an 8x penalty has been seen on Intel Xeon); measure yours.")
     if len(every):
         advice.append(f"With the loss on every step gradients stay normal and flushing changes the step by "
                       f"{every['ratio'].min():.2f}x to {every['ratio'].max():.2f}x (median {every['ratio'].median():.2f}x).")
@@ -170,7 +184,13 @@ def backends(p: pd.DataFrame, report, advice: list) -> List[str]:
     t = paired(q, "backend", "onednn", "native", ["hidden_size", "batch_size", "seq_len", "threads",
                                                   "measure_flush_denormal", "measure_loss", "input_size",
                                                   "num_layers", "bidirectional", "dtype"])
-    if t.empty or t["hidden_size"].nunique() < 2 or t["batch_size"].nunique() < 2:
+    if t.empty:
+        return []
+    rest = ["seq_len", "threads", "measure_flush_denormal", "measure_loss", "input_size", "num_layers",
+            "bidirectional", "dtype"]
+    sizes = t.groupby(rest, dropna=False)[["hidden_size", "batch_size"]].apply(lambda d: len(d.drop_duplicates()))
+    t = t.merge(pd.DataFrame([sizes.idxmax()], columns=rest), on=rest)  # the size grid: most sizes
+    if t["hidden_size"].nunique() < 2 or t["batch_size"].nunique() < 2:
         return []
     t["winner"] = np.where(t["ratio_hi"] < 1, "onednn", np.where(t["ratio_lo"] > 1, "native", "tie"))
     grid = t.pivot_table(index="hidden_size", columns="batch_size", values="ratio", aggfunc="first")
@@ -201,7 +221,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     for col in ("measure_flush_denormal", "measure_loss"):
         if col not in p:
             p[col] = True if col == "measure_flush_denormal" else "last"
-    extra = tp.groupby("config_hash")[[c for _, c in CACHES if c in tp]].first()
+    extra = tp.groupby("config_hash")[[c for c in [c for _, c in CACHES] + ["subnormal_dx_fraction"] if c in tp]].first()
     p = p.join(extra, on="config_hash")
     p["path"] = p["cell"].astype(str) + " " + p["backend"].astype(str)
     advice: list = []

@@ -132,6 +132,11 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         "half-life, steps [95% CI]": full["half_life"],
         "gate theory": full["gate_decay_per_step"].map(lambda v: "-" if pd.isna(v) else f"{v:.3g}"),
         "Jacobian exponent": full["jacobian_decay_per_step"].map(lambda v: "-" if pd.isna(v) else f"{v:.3g}")})
+    if "scan" in full and (full["scan"].astype(str).str.lower() == "true").any():
+        md.append("> **Scan profiles:** rows with `scan True` were differentiated through the log-space "
+                  "parallel scan, whose float64 gradient floors near 1e-15 of the nearest position's "
+                  "(tests/test_modern.py): where the decay is fast that floor reads as a slow decay. "
+                  "The same cell with `model.scan=false` gives the exact profile.\n")
     md.append(report.table("half_lives", full, "half-lives per cell and configuration, 95% intervals "
                            "(the csv has every column: fit window, r2, batch-mean decay, far/near ratio)",
                            shown=shown))

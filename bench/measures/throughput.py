@@ -144,6 +144,24 @@ def flops_of(point: Point, model: nn.Module, forward_loss: Callable[[], Tensor])
     return {"forward": fwd, "backward": bwd, "step": fwd + bwd, "source": source}
 
 
+def subnormal_fraction(model: nn.Module, x: Tensor, forward_loss: Callable[[], Tensor]) -> float:
+    """Fraction of the input gradient dL/dx that is subnormal, from one untimed pass with x
+    requiring grad (the timed step never computes dL/dx): whether the backward recurrence
+    carries subnormal floats under this point's flush setting. NaN for non-float dtypes."""
+    if not x.is_floating_point():
+        return float("nan")
+    x.requires_grad_(True)
+    try:
+        forward_loss().backward()
+        g = x.grad.abs()
+        tiny = torch.finfo(g.dtype).tiny
+        return ((g > 0) & (g < tiny)).double().mean().item()
+    finally:
+        x.requires_grad_(False)
+        x.grad = None
+        model.zero_grad(set_to_none=True)
+
+
 def measure(point: Point) -> List[Dict]:
     cfg = point.cfg.measure
     device = point.device
@@ -161,7 +179,7 @@ def measure(point: Point) -> List[Dict]:
         attempt, reps = 2, time_steps(step, cfg)
         noise = rel_iqr([r[2] for r in reps])
     calib.append(calibrate_matmul(device, point.dtype))
-    common = {"measure": "throughput", "attempt": attempt,
+    common = {"measure": "throughput", "attempt": attempt, "subnormal_dx_fraction": subnormal_fraction(model, x, forward_loss),
               "rel_iqr": noise, "noisy": noise > cfg.noise_limit, **memory,
               "flops_source": flops["source"],
               "calib_flops_per_s": statistics.median(calib), "calib_n": CALIB_N[device],
