@@ -20,7 +20,7 @@ CI_AB ?= results/ci/ab
 CI_HISTORY ?= results/ci/history
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
+.PHONY: docs help venv test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench: venv ## run the preset sweep EXP (default: every measure) and write the r
 
 report: venv ## rebuild tables, figures and report.md from the stored records only
 	$(PY) -m analysis.report $(STORE) --out $(REPORT)
+
+docs: venv ## rewrite the README's generated blocks and docs/figures from the committed stores
+	$(PY) -m analysis.docs
 
 ci-bench: venv ## CI regression check: A/B against BASE=<ref> or BASE_PYTHON=<python>, else against results/baseline
 	rm -f results/ci/verdict.md
