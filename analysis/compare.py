@@ -2,7 +2,7 @@
 
 Two modes (docs/architecture.md, "Regression tracking"). A/B (`--ab`, after `bench.ab`): head
 and base measured in interleaved rounds on the same machine in the same job, judged on paired
-rounds (analysis/paired.py); this is the mode that can tell a 10% slowdown from the machine's
+rounds (analysis/paired.py, the verdict built in analysis/ab_verdict.py); this is the mode that can tell a 10% slowdown from the machine's
 weather. Stored baseline: a candidate store against one recorded earlier (results/baseline), for
 machines that cannot build the base; its rules follow. Either prints a markdown verdict table,
 also written to --out, and may append it to a history store (--history). Exit 0: no
@@ -22,17 +22,15 @@ Rules of the stored-baseline mode
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 from analysis import paired
 from analysis.load import StoreError, load_store, of
-from bench.records import git_sha
 from analysis.sections.throughput import points, ratios
 
 GRAD_RTOL = 1e-9
@@ -235,80 +233,6 @@ def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refu
     return code, text, table
 
 
-def compare_ab(directory: Path, threshold: float = paired.THRESHOLD) -> Tuple[int, str, pd.DataFrame]:
-    """(exit code, markdown, verdict table) of an interleaved A/B run (`bench.ab`): head's
-    points against base's, fail closed, gradients exact, timings on paired rounds."""
-    try:
-        meta, sides = paired.load_ab(directory)
-    except StoreError as exc:
-        return 2, f"compare: {exc}", pd.DataFrame()
-    base, head = sides["base"], sides["head"]
-    rows: Dict[str, dict] = {}
-    for k, (b, h) in enumerate(zip(base, head), start=1):
-        for row in missing_or_bad(b[b["status"] == "ok"], h, key="pair_key", name=paired.label):
-            rows.setdefault(row["metric"], {**row, "rounds": []})["rounds"].append(k)
-        for _, r in b[b["status"] != "ok"].drop_duplicates("pair_key").iterrows():
-            metric = f"point {paired.label(r)}"
-            rows.setdefault(metric, {"metric": metric, "verdict": f"inconclusive: base point {r['status']}",
-                                     "rounds": []})["rounds"].append(k)
-    out = [{**r, "rounds": len(r["rounds"])} for r in rows.values()]
-    out += [{**r, "rounds": 1} for r in gradient_verdicts(base[0], head[0], key="pair_key", name=paired.label)]
-    for r in out:
-        r["base"], r["head"] = r.pop("baseline", np.nan), r.pop("candidate", np.nan)
-    out += [{"metric": r["metric"], "base": r["base_ms"], "head": r["head_ms"], "change": r["ratio"] - 1,
-             "interval": f"[{r['ratio_lo'] - 1:+.1%}, {r['ratio_hi'] - 1:+.1%}]", "rounds": r["rounds"],
-             "threshold": r["threshold"], "verdict": r["verdict"],
-             "change_lo": r["ratio_lo"] - 1, "change_hi": r["ratio_hi"] - 1}
-            for r in paired.timing_verdicts(sides, threshold)]
-    shown = ["metric", "base", "head", "change", "interval", "rounds", "threshold", "verdict"]
-    table = pd.DataFrame(out, columns=shown + ["change_lo", "change_hi"])
-    b0, h0 = pd.concat(base), pd.concat(head)
-    keys = ["git_sha", *ENV, "measure_version"]
-    header = [f"Base: {meta['base']}; head: {meta['head']}. {meta['rounds']} rounds, one worker process per "
-              f"side, {'points' if meta.get('interleave') == 'point' else 'runs'} alternating; "
-              f"{meta.get('seconds', float('nan')):.0f} s.", "",
-              *environment_table(b0, h0, ("base", "head"), keys), ""]
-    calib = [(calibration(b), calibration(h)) for b, h in zip(base, head)]
-    header.append("Calibration matmul, head/base per round (same machine, same time; a slower torch "
-                  "matmul shows here): " + ", ".join(f"{h / b:.2f}" for b, h in calib if b > 0))
-    new = paired.new_points(sides)
-    if new:
-        header += ["", f"New in head, not judged ({len(new)}): " + "; ".join(new)]
-    for r in meta.get("refused", []):
-        if r["side"] == "head":  # base measured it, head cannot: fail closed
-            rows = [{"metric": f"point {r['point']}", "verdict": "REGRESSION (head refused a base point)"}]
-            table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
-    n_base = len(set().union(*(set(b["pair_key"]) for b in base)))
-    code, verdict = summarise(table, f"{n_base} base points")
-    text = "\n".join(["# rnn-bench regression check (A/B, interleaved)", "", *header, "",
-                      table[shown].to_markdown(index=False, floatfmt=".4g"), "",
-                      f"Timing: change = head/base - 1 from paired rounds, [95% interval]; a regression "
-                      f"is an interval wholly above +{threshold:.0%}. Gradients: float64, relative "
-                      f"{GRAD_RTOL:g}.", "", verdict, ""])
-    table["mode"], table["base_ref"] = "ab", meta["base"]
-    table["head_sha"], table["base_sha"] = h0["git_sha"].iloc[0], b0["git_sha"].iloc[0]
-    table["device_name"] = h0["device_name"].dropna().iloc[0] if h0["device_name"].notna().any() else ""
-    return code, text, table
-
-
-def append_history(table: pd.DataFrame, history: Path) -> Path:
-    """Append one run's per-metric results to the history store (one file per run, keyed by
-    the head commit and time; nothing already stored is rewritten)."""
-    history = Path(history)
-    history.mkdir(parents=True, exist_ok=True)
-    t = table.copy()
-    stamp = dt.datetime.now(dt.timezone.utc)
-    t["timestamp"] = stamp.isoformat(timespec="seconds")
-    if "head_sha" not in t:
-        t["head_sha"] = git_sha()
-    for col in t.columns:
-        if t[col].dtype == object:
-            t[col] = t[col].astype(str)
-    path = history / f"{stamp:%Y%m%dT%H%M%S}-{t['head_sha'].iloc[0]}.parquet"
-    t.to_parquet(path, index=False)
-    return path
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.compare", description=__doc__.split("\n")[0])
     parser.add_argument("stores", nargs="*", metavar="STORE",
@@ -328,6 +252,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.ab and args.stores or not args.ab and len(args.stores) < 2:
         parser.error("give either BASELINE CANDIDATE [CONFIRMATION ...] or --ab DIR")
     if args.ab:
+        from analysis.ab_verdict import compare_ab  # late: it builds on this module's rules
         code, text, table = compare_ab(Path(args.ab), args.threshold)
     else:
         code, text, table = compare(Path(args.stores[0]), [Path(c) for c in args.stores[1:]], args.on_other_device)
@@ -338,6 +263,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(text)
         if args.history:
+            from analysis.history import append_history
             print(f"history: appended {append_history(table, Path(args.history))}", file=sys.stderr)
     return code
 

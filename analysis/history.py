@@ -8,6 +8,7 @@ the threshold as a shaded band. It also prints, per run, the commit, the mode an
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -78,6 +79,25 @@ def draw(df: pd.DataFrame, out: Path) -> Path:
     grid.figure.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(grid.figure)
     return out
+
+
+def append_history(table: pd.DataFrame, history: Path) -> Path:
+    """Append one run's per-metric results to the history store (one file per run, keyed by
+    the head commit and time; nothing already stored is rewritten)."""
+    history = Path(history)
+    history.mkdir(parents=True, exist_ok=True)
+    t = table.copy()
+    stamp = dt.datetime.now(dt.timezone.utc)
+    t["timestamp"] = stamp.isoformat(timespec="seconds")
+    if "head_sha" not in t:
+        from bench.records import git_sha  # late: keeps torch out of the history figure's import
+        t["head_sha"] = git_sha()
+    for col in t.columns:
+        if t[col].dtype == object:
+            t[col] = t[col].astype(str)
+    path = history / f"{stamp:%Y%m%dT%H%M%S}-{t['head_sha'].iloc[0]}.parquet"
+    t.to_parquet(path, index=False)
+    return path
 
 
 def main(argv: Optional[List[str]] = None) -> int:

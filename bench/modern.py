@@ -1,7 +1,6 @@
-"""The modern recurrent cells, in plain PyTorch, registered in bench/registry.py: minGRU and minLSTM
-(Feng et al. 2024, "Were RNNs All We Needed?") and the LRU (Orvieto et al. 2023), which train by
-parallel scan, and sLSTM (Beck et al. 2024, xLSTM), which keeps a nonlinear recurrence and
-trains step by step.
+"""The diagonal recurrent cells, in plain PyTorch, registered in bench/registry.py: minGRU and
+minLSTM (Feng et al. 2024, "Were RNNs All We Needed?") and the LRU (Orvieto et al. 2023), which
+train by parallel scan (sLSTM, which keeps a nonlinear recurrence, is bench/xlstm.py).
 
 Both drop the hidden state from their gates, so the recurrence is diagonal and linear in h:
 
@@ -29,8 +28,6 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-
-from bench.cells import ReferenceLSTM
 
 
 def log_g(x: Tensor) -> Tensor:
@@ -260,62 +257,3 @@ class LRU(nn.Module):
             fwd += D * layer_fwd
             bwd += D * (layer_fwd + 10 * H * H * TB + (2 * H * in_k * TB if k > 0 else 0))
         return fwd, bwd
-
-
-def slstm_cell(pre: Tensor, c: Tensor, n: Tensor, m: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """One sLSTM step (Beck et al. 2024, eqs. 8-17) from its pre-activations (B, 4H) in the order
-    input, forget, cell input z, output; returns (h, c, n, m, the stabilised forget gate).
-
-    Exponential input and forget gates, i = exp(i~), f = exp(f~), held in range by the stabiliser
-    m_t = max(f~ + m_{t-1}, i~): i' = exp(i~ - m_t), f' = exp(f~ + m_{t-1} - m_t), both <= 1. The
-    normaliser n_t = f' n_{t-1} + i' divides the cell, so h = o * c / n is what the paper's
-    unstabilised form gives: the stabiliser cancels in c / n."""
-    i_pre, f_pre, z_pre, o_pre = pre.chunk(4, dim=-1)
-    m_new = torch.maximum(f_pre + m, i_pre)
-    i = torch.exp(i_pre - m_new)
-    f = torch.exp(f_pre + m - m_new)
-    c = f * c + i * torch.tanh(z_pre)
-    n = f * n + i
-    h = torch.sigmoid(o_pre) * c / n
-    return h, c, n, m_new, f
-
-
-class SLSTM(ReferenceLSTM):
-    """sLSTM (Beck et al. 2024, xLSTM): the LSTM with exponential gating, a normaliser state and a
-    stabiliser state, sequential only (the recurrence through W_hh is nonlinear, so there is no
-    scan). torch.nn.LSTM's parameter names and gate order (i, f, z, o), one head (the paper's
-    block-diagonal W_hh with one block), PyTorch's initialisation: the reference LSTM's
-    parameters (bench/cells.py) under other equations. The state starts at zero (h, c, n, m), as
-    in the paper's code."""
-
-    def run(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
-        """The loop over x (T, B, I): (h for every step (T, B, H), stabilised forget gates (T, B, H))."""
-        p = lambda n: getattr(self, n + suffix)  # noqa: E731
-        proj = (x @ p("weight_ih").T + p("bias_ih")).unbind(0)   # unbind: see sequential_scan
-        h = c = n = m = x.new_zeros(x.shape[1], self.hidden_size)
-        hs, fs = [], []
-        for proj_t in proj:
-            h, c, n, m, f = slstm_cell(proj_t + h @ p("weight_hh").T + p("bias_hh"), c, n, m)
-            hs.append(h)
-            fs.append(f)
-        return torch.stack(hs), torch.stack(fs)
-
-    def keep(self, x: Tensor) -> Tensor:
-        """The stabilised forget gate along the trajectory of x: what multiplies c_{t-1}."""
-        return self.run(x)[1]
-
-    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        if input.dim() != 3 or input.shape[-1] != self.input_size:
-            raise ValueError(f"SLSTM: input must be (T, B, {self.input_size}), got {tuple(input.shape)}")
-        if hx is not None:
-            raise ValueError("SLSTM: an initial state is not supported; pass hx=None")
-        layer_input, h_n = input, []
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction, suffix in enumerate(self._suffixes(layer)):
-                x = layer_input if direction == 0 else layer_input.flip(0)
-                h = self.run(x, suffix)[0]
-                h_n.append(h[-1])
-                outputs.append(h if direction == 0 else h.flip(0))
-            layer_input = torch.cat(outputs, dim=-1)
-        return layer_input, torch.stack(h_n)

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from bench.cells import ReferenceLSTM, lstm_cell, step_flops
 from bench.init_schemes import apply_init
-from bench.modern import LRU, SLSTM, MinGRU, MinLSTM, slstm_cell
+from bench.modern import LRU, MinGRU, MinLSTM
+from bench.xlstm import SLSTM, slstm_cell
 
 State = Tuple[Tensor, ...]
 StepFn = Callable[[Tensor, State], State]

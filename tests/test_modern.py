@@ -115,7 +115,7 @@ def test_module_equals_the_papers_equations_unrolled(cell, scan):
 
 def test_slstm_stabiliser_keeps_large_preactivations_finite():
     """exp(f~) overflows float32 above 88; the stabilised cell does not."""
-    from bench.modern import SLSTM
+    from bench.xlstm import SLSTM
     m = SLSTM(3, 4)
     with torch.no_grad():
         m.bias_ih_l0.fill_(200.0)

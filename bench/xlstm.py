@@ -1,0 +1,70 @@
+"""sLSTM (Beck et al. 2024, xLSTM) in plain PyTorch, registered in bench/registry.py: a nonlinear
+recurrence with exponential gating that trains step by step, the modern cell that keeps LSTM's
+expressive recurrence (the diagonal ones are bench/modern.py)."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from bench.cells import ReferenceLSTM
+
+
+def slstm_cell(pre: Tensor, c: Tensor, n: Tensor, m: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One sLSTM step (Beck et al. 2024, eqs. 8-17) from its pre-activations (B, 4H) in the order
+    input, forget, cell input z, output; returns (h, c, n, m, the stabilised forget gate).
+
+    Exponential input and forget gates, i = exp(i~), f = exp(f~), held in range by the stabiliser
+    m_t = max(f~ + m_{t-1}, i~): i' = exp(i~ - m_t), f' = exp(f~ + m_{t-1} - m_t), both <= 1. The
+    normaliser n_t = f' n_{t-1} + i' divides the cell, so h = o * c / n is what the paper's
+    unstabilised form gives: the stabiliser cancels in c / n."""
+    i_pre, f_pre, z_pre, o_pre = pre.chunk(4, dim=-1)
+    m_new = torch.maximum(f_pre + m, i_pre)
+    i = torch.exp(i_pre - m_new)
+    f = torch.exp(f_pre + m - m_new)
+    c = f * c + i * torch.tanh(z_pre)
+    n = f * n + i
+    h = torch.sigmoid(o_pre) * c / n
+    return h, c, n, m_new, f
+
+
+class SLSTM(ReferenceLSTM):
+    """sLSTM (Beck et al. 2024, xLSTM): the LSTM with exponential gating, a normaliser state and a
+    stabiliser state, sequential only (the recurrence through W_hh is nonlinear, so there is no
+    scan). torch.nn.LSTM's parameter names and gate order (i, f, z, o), one head (the paper's
+    block-diagonal W_hh with one block), PyTorch's initialisation: the reference LSTM's
+    parameters (bench/cells.py) under other equations. The state starts at zero (h, c, n, m), as
+    in the paper's code."""
+
+    def run(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
+        """The loop over x (T, B, I): (h for every step (T, B, H), stabilised forget gates (T, B, H))."""
+        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        proj = (x @ p("weight_ih").T + p("bias_ih")).unbind(0)   # unbind: see bench/modern.py, sequential_scan
+        h = c = n = m = x.new_zeros(x.shape[1], self.hidden_size)
+        hs, fs = [], []
+        for proj_t in proj:
+            h, c, n, m, f = slstm_cell(proj_t + h @ p("weight_hh").T + p("bias_hh"), c, n, m)
+            hs.append(h)
+            fs.append(f)
+        return torch.stack(hs), torch.stack(fs)
+
+    def keep(self, x: Tensor) -> Tensor:
+        """The stabilised forget gate along the trajectory of x: what multiplies c_{t-1}."""
+        return self.run(x)[1]
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        if input.dim() != 3 or input.shape[-1] != self.input_size:
+            raise ValueError(f"SLSTM: input must be (T, B, {self.input_size}), got {tuple(input.shape)}")
+        if hx is not None:
+            raise ValueError("SLSTM: an initial state is not supported; pass hx=None")
+        layer_input, h_n = input, []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                x = layer_input if direction == 0 else layer_input.flip(0)
+                h = self.run(x, suffix)[0]
+                h_n.append(h[-1])
+                outputs.append(h if direction == 0 else h.flip(0))
+            layer_input = torch.cat(outputs, dim=-1)
+        return layer_input, torch.stack(h_n)
