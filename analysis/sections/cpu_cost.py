@@ -92,7 +92,7 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
                       f"step with subnormals kept is {last['ratio'].min():.2f}x to {last['ratio'].max():.2f}x "
                       "the flushed one" + (f", although up to {present:.1%} of the input gradient is "
                                            "subnormal (so the hardware handles them at speed)" if pd.notna(present) and present > 0 else "")
-                      + ". Other CPUs differ (an 8x penalty has been seen on Intel Xeon); measure yours.")
+                      + ". Other CPUs may differ: measure yours (`make bench EXP=cpu_cost`).")
     if len(every):
         advice.append(f"With the loss on every step gradients stay normal and flushing changes the step by "
                       f"{every['ratio'].min():.2f}x to {every['ratio'].max():.2f}x (median {every['ratio'].median():.2f}x).")
