@@ -21,6 +21,7 @@ from bench.registry import REGISTRY
 
 TITLE, ANCHOR = "LSTM against modern recurrent cells", "modern"
 GENERALISES = 0.99   # final-step accuracy at which a seed counts as right at a test length
+ORDER = {c: i for i, c in enumerate(REGISTRY)}  # tables list cells in registry order
 
 
 def per_seed_generalisation(df: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
@@ -145,8 +146,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     detail = pd.DataFrame()
     g = per_seed_generalisation(df, r)
     if not g.empty:
-        order = {c: i for i, c in enumerate(REGISTRY)}
-        g = g.sort_values(["cell", "test_len"], key=lambda s: s.map(order) if s.name == "cell" else s)
+        g = g.sort_values(["cell", "test_len"], key=lambda s: s.map(ORDER) if s.name == "cell" else s)
         detail, table = parity_tables(g, report)
     table_md = report.table("modern_summary", summary(r, detail), "per cell: parity solved at the training "
                             "length and accuracy at the longest test length; selective copying solved "
@@ -163,8 +163,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                                for row in at.itertuples()))
     sel = r[r["task"] == "selective_copy"]
     if not sel.empty:
-        order = {c: i for i, c in enumerate(REGISTRY)}
-        sel = sel.assign(_order=sel["cell"].map(order)).sort_values(["_order", "seed"]).drop(columns="_order")
+        sel = sel.sort_values(["cell", "seed"], key=lambda s: s.map(ORDER) if s.name == "cell" else s)
         keep = ["cell", "num_layers", "hidden_size", "seq_len", "seed", "solved", "steps_to_solve",
                 "seconds_to_solve", "final_test_acc", "train_seconds", "steps"]
         md.append(report.table("selective_copy_runs", sel[[c for c in keep if c in sel]],

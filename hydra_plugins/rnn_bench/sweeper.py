@@ -37,6 +37,7 @@ class BenchSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         from bench.cli import one_line  # late: keeps torch out of Hydra's plugin scan
         from bench.run import resolve
+        from bench.store import point_path
 
         loader = self.hydra_context.config_loader
         measures = set()
@@ -46,7 +47,7 @@ class BenchSweeper(BasicSweeper):
                 cfg = loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
                 r = resolve(cfg)
                 measures.add(r.cfg.measure.name)
-                self.paths.append(os.path.join(str(r.cfg.results_dir), f"{r.chash}.parquet"))
+                self.paths.append(str(point_path(r.cfg.results_dir, r.chash)))
             except (ConfigError, HydraException, OmegaConfBaseException) as exc:
                 problem = str(exc) if isinstance(exc, ConfigError) else one_line(exc)
                 print(f"bench: error: {problem} (sweep point: {' '.join(overrides) or 'defaults'}); "
@@ -160,8 +161,9 @@ class BenchSweeper(BasicSweeper):
             return ""
         import pandas as pd  # late: keeps the plugin scan light
         from bench.run import resolve
+        from bench.store import point_path
         try:
-            path = os.path.join(str(job.cfg.results_dir), f"{resolve(job.cfg).chash}.parquet")
+            path = point_path(job.cfg.results_dir, resolve(job.cfg).chash)
             row = pd.read_parquet(path, columns=["slurm_job_id", "error"]).iloc[0]
         except Exception:  # noqa: BLE001 - the logs are a convenience; the record says the error
             return f" (logs under {folder})"
