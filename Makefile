@@ -18,9 +18,12 @@ BASE_PYTHON ?=
 ROUNDS ?= 5
 CI_AB ?= results/ci/ab
 CI_HISTORY ?= results/ci/history
+# make reference: which committed study to re-measure (results/reference/README.md)
+STUDY ?= classic
+REFERENCE ?= results/reference
 
 .DEFAULT_GOAL := help
-.PHONY: docs help venv test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
+.PHONY: docs reference help venv test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -60,6 +63,17 @@ report: venv ## rebuild tables, figures and report.md from the stored records on
 	$(PY) -m analysis.report $(STORE) --out $(REPORT)
 
 docs: venv ## rewrite the README's generated blocks and docs/figures from the committed stores
+	$(PY) -m analysis.docs
+
+# Measures into STUDY.new (an interrupted run resumes there) and swaps it in only when every
+# point succeeded, so a failed re-measure never loses the committed store.
+reference: venv ## re-measure a reference study (STUDY=classic ~40 min, fair, modern, cpu_cost), then make docs
+	@case "$(STUDY)" in classic) p=reference;; fair) p="long_range_fair hydra/launcher=local_parallel";; \
+	  modern) p=reference_modern;; cpu_cost) p=cpu_cost;; \
+	  *) echo "make reference: STUDY=$(STUDY) is not a reference study (classic, fair, modern, cpu_cost)" >&2; exit 2;; \
+	esac; \
+	$(PY) -m bench.suite $$p results_dir=$(REFERENCE)/$(STUDY).new && \
+	rm -rf $(REFERENCE)/$(STUDY) && mv $(REFERENCE)/$(STUDY).new $(REFERENCE)/$(STUDY)
 	$(PY) -m analysis.docs
 
 ci-bench: venv ## CI regression check: A/B against BASE=<ref> or BASE_PYTHON=<python>, else against results/baseline

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import List
 
@@ -29,13 +30,15 @@ def main(argv: List[str]) -> int:
     if not argv or argv[0].startswith("-"):
         print(__doc__, file=sys.stderr)
         return 2
-    worst = 0
-    for preset in members(argv[0]):
+    worst, start, presets = 0, time.monotonic(), members(argv[0])
+    for preset in presets:
         print(f"bench.suite: experiment={preset}", file=sys.stderr, flush=True)
         rc = subprocess.call([sys.executable, "-m", "bench", "-m", f"experiment={preset}", *argv[1:]])
         if rc == 2:  # refused before any work: the remaining presets would be refused too
             return rc
         worst = max(worst, rc)
+    print(f"bench.suite: {argv[0]}: {len(presets)} presets in {(time.monotonic() - start) / 60:.1f} min, "
+          f"exit {worst}", file=sys.stderr)
     return worst
 
 
