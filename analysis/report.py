@@ -79,8 +79,10 @@ def style() -> None:
     plt.rcParams.update({"svg.hashsalt": "rnn-bench", "figure.max_open_warning": 0})
 
 
-def scorecard(results: List[SectionResult]) -> str:
-    lines = ["| claim | measured | section |", "|---|---|---|"]
+def scorecard(results: List[SectionResult], report: Report) -> str:
+    """The claims table; also tables/scorecard.csv (claim, wording, measured, section), which
+    `make docs` gathers from every reference store (analysis/docs.py)."""
+    lines, rows = ["| claim | measured | section |", "|---|---|---|"], []
     for key, wording in CLAIMS.items():
         found = [(r, r.claims[key]) for r in results if key in r.claims]
         if not found:
@@ -90,6 +92,10 @@ def scorecard(results: List[SectionResult]) -> str:
         figures = "; ".join(f for _, f in found)
         links = ", ".join(f"[{r.title}](#{r.anchor})" for r, _ in found)
         lines.append(f"| {wording} | {figures} | {links} |")
+        rows.append({"claim": key, "wording": wording, "measured": figures,
+                     "section": ", ".join(r.title for r, _ in found)})
+    pd.DataFrame(rows, columns=["claim", "wording", "measured", "section"]).to_csv(
+        report.out / "tables" / "scorecard.csv", index=False)
     return "\n".join(lines)
 
 
@@ -120,7 +126,7 @@ def build(store: Path, out: Path, warn=None) -> Path:
             results.append(result)
     parts = ["# rnn-bench report: LSTM against a plain RNN and the modern recurrent cells, measured", ""]
     parts += [f"> **Warning:** {line}" for line in mixed] + ([""] if mixed else [])
-    parts += ["## Scorecard", "", scorecard(results), ""]
+    parts += ["## Scorecard", "", scorecard(results, report), ""]
     for r in results:
         parts += [f'<a id="{r.anchor}"></a>', "", f"## {r.title}", "", r.markdown, ""]
     parts += ["## Provenance", "", provenance(df)]

@@ -114,10 +114,20 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     sel = g[fb_default & (g["seq_len"] == T) & (g["hidden_size"] == H) & (g["layer"] == 0)
             & (g["grad_norm"] > 0)].copy()
     sel["log10_grad_norm"] = np.log10(sel["grad_norm"])
+    sel["direction"] = np.where(sel["bidirectional"].astype(bool), "bidirectional", "unidirectional")
     grid = sns.relplot(data=sel, x="t", y="log10_grad_norm", hue="cell", palette=CELL_PALETTE, kind="line",
-                       col="num_layers", row="bidirectional", errorbar=("pi", 100), height=3,
+                       col="num_layers", row="direction", errorbar=("pi", 100), height=3,
                        aspect=1.4, facet_kws={"sharey": False})
-    grid.set_axis_labels("position t (readout at the ends)", "log10 ||dL/dx_t|| (geometric mean)")
+    grid.set_titles(row_template="{row_name}", col_template="{col_name} layer(s)")
+    grid.set_axis_labels("position t (readout at the ends)", "log10 gradient norm")
+    at = defaults(table)
+    at = at[(at["seq_len"] == T) & (at["hidden_size"] == H) & (at["num_layers"] == 1) & (at["condition"] == "init")
+            & ~at["bidirectional"].astype(bool) & (at["forget_bias"].isna() | (at["forget_bias"] == 0))]
+    if not at.empty:
+        grid.figure.suptitle(f"At PyTorch's default init every cell's gradient halves within a few steps\n"
+                             f"(T={T}; half-life, steps: " + ", ".join(
+                                 f"{r.cell} {r.half_life_steps:.3g}" for r in at.drop_duplicates("cell").itertuples()) + ")",
+                             y=1.08)
     md.append(report.figure("gradient_profiles", grid.figure,
                             f"log10 gradient norm (geometric mean over samples) against position, "
                             f"T={T}, hidden {H}, default init; band: range over seeds. "
@@ -145,8 +155,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     if init_claim:
         claims["init"] = init_claim
     # Figure 2: the forget-bias ladder.
-    lstm = table[table["cell"].isin(family("lstm")) & (table["num_layers"] == 1)
-                 & ~table["bidirectional"].astype(bool)]
+    lstm = ladder_rows(table)
     if lstm["forget_bias"].nunique() > 1:
         # Decay per step, not half-life: a rung whose gradient does not decay has no finite
         # half-life for a log axis.
@@ -160,6 +169,9 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         sns.move_legend(ax, "lower right", title=None, fontsize="small")  # clear of the curves
         ax.set(xlabel="forget-gate bias added", ylabel="decay per step (log10); 0 = no decay")
         hl = lstm.sort_values("seq_len").groupby("forget_bias")["half_life"].last()
+        grows = lstm[lstm["decay_lo"] > 0]["forget_bias"]
+        ax.set_title("Each unit of forget-gate bias slows an LSTM's gradient decay at init" +
+                     (f";\nfrom bias {grows.min():g} on it grows with distance" if len(grows) else ""), fontsize="medium")
         md.append(report.figure("half_life_vs_forget_bias", ax.figure,
                                 "LSTM gradient decay per step against the forget-gate bias, measured "
                                 "and from the weights (band: range over seq_len). Half-lives at the "
@@ -173,7 +185,14 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     lim = [min(pred["from_weights"].min(), pred["decay_per_step"].min()), max(0.0, pred["from_weights"].max())]
     ax.plot(lim, lim, "k--", lw=1)
     ax.set(xlabel="decay per step from the weights (log10)", ylabel="measured decay per step (log10)")
+    if ax.get_legend() is not None:  # none when no row has a theory column
+        sns.move_legend(ax, "center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
     errs = {THEORY[t]: (table[t] - table["decay_per_step"]).abs().median() for t in THEORY}
+    gate = (table["gate_decay_per_step"] - table["decay_per_step"]).dropna()
+    if len(gate):
+        ax.set_title("The Jacobian product matches the measurement (as it must); the gate theory "
+                     f"predicts\n{'faster' if gate.median() < 0 else 'slower'} decay than measured "
+                     f"(median by {abs(gate.median()):.2g} log10 per step)", fontsize="medium")
     md.append(report.figure("decay_predicted_vs_measured", ax.figure,
                             "decay per step from the weights against the measured one; dashed: "
                             "equality. Median |difference|: " +
@@ -201,9 +220,11 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
 
 
 def parity(g: pd.DataFrame) -> Optional[float]:
-    """Largest relative difference of grad_norm between ref_lstm and lstm at the same point."""
-    keys = [k for k in KEYS + ["seed", "batch_size", "input_size", "dtype", "device", "layer", "t"]
-            if k != "cell"]
+    """Largest relative difference of grad_norm between ref_lstm and lstm at the same point: the
+    same value of every configuration key but the cell (as strings, so unset keys match)."""
+    keys = [k for k in dict.fromkeys(config_keys(g) + ["seed", "condition", "loss_kind", "layer", "t"])
+            if k != "cell" and k in g]
+    g = g.assign(**{k: g[k].astype(str) for k in keys})
     a = g[g["cell"] == "lstm"].set_index(keys)["grad_norm"]
     b = g[g["cell"] == "ref_lstm"].set_index(keys)["grad_norm"]
     both = a.to_frame("lstm").join(b.to_frame("ref"), how="inner")
@@ -218,13 +239,33 @@ def defaults(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**{k: v for k, v in MODEL_DEFAULTS.items() if k not in table.columns})
 
 
+def ladder_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The forget-bias ladder: the LSTM family at the default init, one layer, one direction, at
+    the hidden size and the seq_lens where the bias was varied (other studies in the store, at
+    other sizes and inits, stay out)."""
+    t = defaults(table)
+    t = t[t["cell"].isin(family("lstm")) & (t["num_layers"] == 1) & ~t["bidirectional"].astype(bool)
+          & (t["init"] == "default") & (t["gain"] == 1.0) & (t["condition"] == "init")]
+    if t["forget_bias"].nunique() < 2:
+        return t
+    H = t.groupby("hidden_size")["forget_bias"].nunique().idxmax()
+    t = t[t["hidden_size"] == H]
+    return t[t.groupby("seq_len")["forget_bias"].transform("nunique") > 1]
+
+
 def initialisation(table: pd.DataFrame, report) -> tuple:
     """Half-life by initialisation scheme per cell, and decay against the recurrent gain of the
-    orthogonal RNN: is LSTM's reach the gates', or PyTorch's default init's?"""
+    orthogonal RNN: is LSTM's reach the gates', or PyTorch's default init's? Read at the
+    (seq_len, hidden size) where the most schemes were measured; rows that differ only in the
+    requested threads (float64 profiles: identical) are counted once."""
     t = defaults(table)
-    t = t[(t["condition"] == "init") & (t["num_layers"] == 1) & ~t["bidirectional"].astype(bool)]
+    t = t[(t["condition"] == "init") & (t["num_layers"] == 1) & ~t["bidirectional"].astype(bool)
+          & (t["forget_bias"].isna() | (t["forget_bias"] == 0))]  # the ladder is its own study
     if t["init"].nunique() < 2:
         return "", ""
+    T, H = t.groupby(["seq_len", "hidden_size"])["init"].nunique().idxmax()
+    t = t[(t["seq_len"] == T) & (t["hidden_size"] == H)]
+    t = t.drop_duplicates([k for k in ("cell", "init", "nonlinearity", "gain", "forget_bias", "chrono_tmax") if k in t])
     md = []
     gain = t[(t["init"] == "orthogonal") & (t["cell"] == "rnn")]
     if gain["gain"].nunique() > 2:
@@ -239,6 +280,9 @@ def initialisation(table: pd.DataFrame, report) -> tuple:
         ax.legend(fontsize="small")
         T = int(gain["seq_len"].max())
         cross = gain[gain["decay_lo"] > 0].groupby("nonlinearity")["gain"].min()
+        ax.set_title("Orthogonal RNN: gradients vanish at small gain and explode at large" +
+                     ("\n(whole interval grows from gain " + ", ".join(f"{v:g} {nl}" for nl, v in cross.items()) + ")"
+                      if len(cross) else ""), fontsize="medium")
         md.append(report.figure("decay_vs_gain", fig, f"orthogonal RNN, T={T}: decay per step against "
                                 "the recurrent gain with 95% intervals; below 0 gradients vanish, above "
                                 "they explode. Smallest gain whose whole interval grows: " +

@@ -105,7 +105,7 @@ def fair_comparison(r: pd.DataFrame, report, claims: dict) -> str:
     out["solved [95% Wilson]"] = [fraction(int(k), int(n)) for k, n in zip(out["solved"], out["seeds"])]
     out = out.drop(columns=["solved"]).sort_values(base)
     md = [report.table("fair_comparison", out, "fair long-lag comparison: per protocol, cell and lag, "
-                       "the (init, nonlinearity, lr) with the lowest median validation loss over seeds "
+                       "the (init, nonlinearity, lr) with the lowest mean validation loss over seeds "
                        "(a diverged seed counts as infinite), "
                        "its solved fraction on the test batch (95% Wilson), median test loss, median "
                        "fraction of steps clipped, median fraction of memory gates above 0.99 at the "
@@ -178,6 +178,12 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                 label="memoryless baseline")
         ax.set_yscale("log")
     grid.set_axis_labels("lag (seq_len)", "final test loss")
+    grid.set_titles("{col_name}")
+    most = default.groupby(["task", "cell", "seq_len"])["solved"].mean() > 0.5
+    longest = most[most].reset_index().groupby(["task", "cell"])["seq_len"].max()
+    grid.figure.suptitle("Longest lag solved in most seeds: " + "; ".join(
+        f"{task}: " + ", ".join(f"{c} {longest.get((task, c), '-')}" for c in sorted(d["cell"].unique()))
+        for task, d in default.groupby("task")), y=1.03)
     md.append(report.figure("long_range_loss_vs_lag", grid.figure,
                             "final test loss against lag per cell (default forget bias; band: range "
                             "over seeds); dashed: the memoryless baseline"))
@@ -242,6 +248,15 @@ def trained_profiles(df: pd.DataFrame, report, claims: dict) -> str:
     sel["log10_grad_norm"] = np.log10(sel["grad_norm"])
     grid = sns.relplot(data=sel, x="distance", y="log10_grad_norm", hue="cell", palette=CELL_PALETTE, style="condition",
                        col="measure_task", kind="line", errorbar=("pi", 100), height=3, aspect=1.4)
+    grid.set_axis_labels("distance from the readout (steps)", "log10 gradient norm")
+    grid.set_titles("{col_name}")
+    kind = t["loss_kind"] if "loss_kind" in t else pd.Series("random_projection", index=t.index)
+    moved = t[(t["seq_len"] == T) & (kind == "random_projection")].pivot_table(
+        index=["task", "cell"], columns="condition", values="decay_per_step", aggfunc="first")
+    if {"init", "trained"} <= set(moved.columns):
+        slower = (moved["trained"] > moved["init"]).sum()
+        grid.figure.suptitle(f"After training the gradient decays more slowly in {slower} of {len(moved)} "
+                             f"task-cell pairs (lag {T})", y=1.03)
     md.append(report.figure("init_vs_trained_profiles", grid.figure,
                             f"gradient profile at init and after training, lag {T}, default forget "
                             "bias; band: range over seeds"))
