@@ -23,7 +23,7 @@ import pandas as pd
 
 from analysis.fits import fraction
 from analysis.load import load_store
-from analysis.report import CLAIMS, build
+from analysis.report import CLAIM_STUDY, CLAIMS, build
 from analysis.sections.gradients import ladder_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,11 +57,6 @@ STUDIES: Dict[str, Study] = {
     "cpu_cost": Study("make reference STUDY=cpu_cost", "cpu_cost", ("cost_per_token",),
                       "what makes an LSTM slow on a CPU: subnormals, working set, threads, backend"),
 }
-
-# The study whose report measures each scorecard claim for the README.
-CLAIM_STUDY = {"gates": "classic", "reach": "classic", "init": "classic", "long_lag": "classic",
-               "fair": "fair", "slower": "classic", "bidir": "classic", "scan": "modern",
-               "state": "modern", "selective": "modern", "subnormal": "cpu_cost"}
 
 
 def md(df: pd.DataFrame) -> str:

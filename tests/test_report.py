@@ -8,7 +8,7 @@ import pytest
 import numpy as np
 
 from analysis.fits import bootstrap_mean, decay_summary, half_life, line_fit, wilson
-from analysis.report import main as report_main
+from analysis.report import CLAIM_STUDY, CLAIMS, main as report_main
 from tests.synthetic import write_all
 
 
@@ -105,7 +105,10 @@ def test_scorecard_states_the_measured_numbers(built):
     assert "FLOP ratio 4x" in card
     assert "bidirectional/unidirectional 2.00x" in card and "parameters 2.00x (by construction)" in card
     assert "not in this store: measured by `make bench`" in card  # gates: no ref_lstm in the synthetic store
-    assert "not in this store: measured by `make bench EXP=long_range_fair`" in card
+    assert "not in this store: measured by `make bench EXP=long_range_fair`; committed figures in `results/reference/fair`" in card
+    scorecard = pd.read_csv(out / "tables" / "scorecard.csv")  # what make docs gathers
+    assert set(scorecard["claim"]) <= set(CLAIM_STUDY) == set(CLAIMS)
+    assert "lstm solved 3/3" in scorecard.set_index("claim").at["long_lag", "measured"]
 
 
 def test_half_life_table_values(built):
