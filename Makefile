@@ -67,7 +67,7 @@ docs: venv ## rewrite the README's generated blocks and docs/figures from the co
 
 # Measures into STUDY.new (an interrupted run resumes there) and swaps it in only when every
 # point succeeded, so a failed re-measure never loses the committed store.
-reference: venv ## re-measure a reference study (STUDY=classic ~55 min, fair, modern, cpu_cost), then make docs
+reference: venv ## re-measure a reference study (STUDY=classic ~45 min, fair, modern, cpu_cost), then make docs
 	@case "$(STUDY)" in classic) p=reference;; fair) p="long_range_fair hydra/launcher=local_parallel";; \
 	  modern) p=reference_modern;; cpu_cost) p=cpu_cost;; \
 	  *) echo "make reference: STUDY=$(STUDY) is not a reference study (classic, fair, modern, cpu_cost)" >&2; exit 2;; \

@@ -64,3 +64,40 @@ def test_cpu_cost_section_subnormals_caches_threads_backends(tmp_path):
     assert be.at[(256, 16), "winner"] == "onednn" and be.at[(64, 64), "winner"] == "native"
     assert "oneDNN wins in 2 of 4 sizes" in text
     assert "largest kept/flushed step-time ratio, loss on the last step: 5.00x" in text
+
+
+# A reference store mixes studies (tests/test_docs.py reads the committed ones): each claim and
+# figure must read only its own study's rows.
+
+def profile_rows(cell, init, value, **keys):
+    """One gradient profile (3 positions) as the gradients measure stores it."""
+    return pd.DataFrame({"measure": "gradients", "cell": cell, "init": init, "seed": 0, "layer": 0,
+                         "condition": "init", "loss_kind": "random_projection", "t": [0, 1, 2],
+                         "grad_norm": [value, value / 2, value / 4], "hidden_size": 128,
+                         "seq_len": 200, "num_layers": 1, "bidirectional": False, "forget_bias": 0.0,
+                         "batch_size": 32, "input_size": 32, "dtype": "float64", "device": "cpu", **keys})
+
+
+def test_gate_parity_pairs_rows_on_every_configuration_key():
+    from analysis.sections.gradients import parity
+    g = pd.concat([profile_rows("lstm", "default", 1.0), profile_rows("lstm", "orthogonal", 3.0),
+                   profile_rows("ref_lstm", "default", 1.0)], ignore_index=True)
+    assert parity(g) == 0.0  # the orthogonal lstm has no ref_lstm twin; pairing it read 0.67
+
+
+def half_life_rows(rows):
+    keys = ["cell", "forget_bias", "init", "hidden_size", "seq_len", "decay_per_step", "decay_lo"]
+    return pd.DataFrame(rows, columns=keys).assign(
+        num_layers=1, bidirectional=False, condition="init", gain=1.0, nonlinearity="tanh",
+        half_life="x", seeds=3)
+
+
+def test_the_ladder_reads_only_the_default_init_at_the_size_where_the_bias_varied():
+    from analysis.sections.gradients import ladder_rows
+    t = half_life_rows([("lstm", b, "default", 128, T, -0.1, -0.2) for b in (0, 1, 3) for T in (200, 800)]
+                       + [("lstm", 0, "default", 128, 25, -0.1, -0.2),      # gradients study, one bias
+                          ("lstm", 0, "default", 256, 200, -0.1, -0.2),     # depth/width study
+                          ("lstm", 0, "chrono", 128, 200, -0.01, -0.02)])   # init study
+    got = ladder_rows(t)
+    assert set(got["seq_len"]) == {200, 800} and set(got["hidden_size"]) == {128}
+    assert set(got["init"]) == {"default"} and len(got) == 6
