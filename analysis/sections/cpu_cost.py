@@ -72,13 +72,14 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
                + ("" if loss == "last" else "s"))
     axes[0].set_ylabel("training step, ms (median)")
     axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
-    worst = t.loc[t["ratio"].idxmax()]
-    fig.suptitle(f"Subnormal floats cost up to {worst.ratio:.1f}x a step when gradients vanish "
+    last, every = t[t["measure_loss"] == "last"], t[t["measure_loss"] == "every"]
+    pool = last if len(last) else t  # the last-step loss is where gradients vanish into subnormals
+    worst = pool.loc[pool["ratio"].idxmax()]
+    fig.suptitle(f"With the loss on the {worst.measure_loss} step, keeping subnormals costs at most {worst.ratio:.2f}x a step "
                  f"(solid: kept, dashed: flushed)")
     md.append(report.figure("subnormal_cost", fig, "training step against seq_len with subnormals kept "
                             "(solid) and flushed (dashed); left the loss on the last step only (gradients "
                             "decay through the subnormal range), right on every step"))
-    last, every = t[t["measure_loss"] == "last"], t[t["measure_loss"] == "every"]
     slow = last[last["ratio_lo"] > 1.5]
     if len(slow):
         first = slow.sort_values("seq_len").iloc[0]
@@ -96,7 +97,7 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
     if len(every):
         advice.append(f"With the loss on every step gradients stay normal and flushing changes the step by "
                       f"{every['ratio'].min():.2f}x to {every['ratio'].max():.2f}x (median {every['ratio'].median():.2f}x).")
-    claims["subnormal"] = (f"largest kept/flushed step-time ratio, loss on the last step: {ci(worst)} "
+    claims["subnormal"] = (f"largest kept/flushed step-time ratio, loss on the {worst.measure_loss} step: {ci(worst)} "
                            f"({worst.path}, seq_len {int(worst.seq_len)}); loss on every step: at most "
                            f"{every['ratio'].max():.2f}x" if len(every) else f"{ci(worst)}")
     return md
