@@ -76,7 +76,6 @@ def classic_init(report: Path) -> str:
 def classic_long_lag(report: Path) -> str:
     s = tables(report, "long_range_success")
     s = s[s["forget_bias"].isna() | (s["forget_bias"] == 0)] if "forget_bias" in s else s
-    s["cellname"] = s["cell"]
     s["solved"] = [fraction(int(k), int(n)) for k, n in zip(s["solved"], s["seeds"])]
     s["steps"] = s["median_steps_to_solve"].map(lambda v: "" if pd.isna(v) else f", {v:.0f} steps")
     s["entry"] = s["solved"] + s["steps"]
