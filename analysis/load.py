@@ -11,7 +11,7 @@ import pandas as pd
 from bench.config import MEASURE_DEFAULTS, MODEL_DEFAULTS
 
 CONFIG_COLUMNS = ["cell", "input_size", "hidden_size", "num_layers", "bidirectional", "forget_bias",
-                  "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "scan", "seq_len", "batch_size", "device",
+                  "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "scan", "forget_gate", "seq_len", "batch_size", "device",
                   "dtype", "seed"]
 
 

@@ -98,10 +98,12 @@ def points(preset: str) -> List[List[str]]:
     sweeper would expand them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from bench.suite import EXPERIMENTS, members
+    from bench.suite import EXPERIMENTS, load, members
 
     out = []
     for member in members(preset):
+        if load(member).get("select"):  # a selection stage has no points of its own to expand
+            continue
         params = (yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text()) or {}).get("hydra", {}) \
             .get("sweeper", {}).get("params", {}) or {}
         parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])

@@ -115,6 +115,29 @@ class ReferenceLSTM(nn.Module):
         return output, state, forget
 
 
+class LSTM1997(nn.LSTM):
+    """The LSTM of Hochreiter & Schmidhuber (1997), without a forget gate: c_t = c_{t-1} + i_t g_t,
+    the constant error carousel (the forget gate came with Gers et al. 2000).
+
+    torch.nn.LSTM (so oneDNN and cuDNN run it) with its forget gate held open: the forget block
+    of every W_ih, W_hh and b_hh is zero and of b_ih FORGET_OPEN, so f = sigmoid(30), which is 1
+    in float32 and 1 - 9e-14 in float64; a hook masks their gradients to zero, so no optimiser
+    moves them (Adam's and RMSprop's update of a zero gradient is zero). The other gates, the
+    nonlinearities and the parameter names are PyTorch's (the paper's g and h were scaled
+    sigmoids, and its gates belonged to blocks of cells)."""
+
+    FORGET_OPEN = 30.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        H = self.hidden_size
+        forget = slice(H, 2 * H)  # PyTorch's gate order: input, forget, candidate, output
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                p[forget] = self.FORGET_OPEN if name.startswith("bias_ih") else 0.0
+                p.register_hook(lambda g, s=forget: g.index_fill(0, torch.arange(s.start, s.stop, device=g.device), 0.0))
+
+
 def layer_stack(model: nn.Module) -> List[nn.Module]:
     """The model split into single-layer modules with the same weights (copies).
 
@@ -126,6 +149,8 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
     extra = {"nonlinearity": model.nonlinearity} if isinstance(model, nn.RNN) else {}
     if hasattr(model, "scan"):  # the diagonal cells keep their path (bench/modern.py)
         extra["scan"] = model.scan
+    if hasattr(model, "forget_gate"):  # sLSTM keeps its forget-gate form (bench/xlstm.py)
+        extra["forget_gate"] = model.forget_gate
     for layer in range(model.num_layers):
         in_size = model.input_size if layer == 0 else model.hidden_size * D
         single = type(model)(in_size, model.hidden_size, num_layers=1, bidirectional=model.bidirectional, **extra)

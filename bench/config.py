@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from bench.registry import INITS, REGISTRY, family
+from bench.tasks import TASK_KEYS, TASKS
 
 # The `model.cell` choices are the registered cells (bench/registry.py).
 Cell = Enum("Cell", {name: name for name in REGISTRY}, type=str)
@@ -49,12 +50,14 @@ class Loss(str, Enum):
     every = "every"  # on every step's output: gradients stay in the normal range
 
 
-class Task(str, Enum):
-    adding = "adding"            # Le et al. (2015) / Arjovsky et al. (2016) form
-    adding_hs97 = "adding_hs97"  # Hochreiter & Schmidhuber (1997), experiment 4
-    copy = "copy"
-    parity = "parity"                  # running parity, length generalisation (bench/tasks.py)
-    selective_copy = "selective_copy"  # Mamba's selective copying, scaled to a CPU
+# The `measure.task` choices are the registered tasks (bench/tasks.py, TASKS).
+Task = Enum("Task", {name: name for name in TASKS}, type=str)
+
+
+class Optimizer(str, Enum):
+    adam = "adam"        # the default recipe
+    rmsprop = "rmsprop"  # decay 0.9: Arjovsky et al. (2016)'s copy-memory protocol
+    sgd = "sgd"          # plain: Le et al. (2015)'s protocol
 
 
 @dataclass
@@ -78,6 +81,9 @@ class ModelConfig:
     # Diagonal cells (mingru, minlstm, lru): true = parallel scan, false = sequential loop;
     # null = the cell's default (scan). Refused for cells with one path only.
     scan: Optional[bool] = None
+    # sLSTM's forget gate: exponential (null: the paper's equations) or sigmoid (the official
+    # xLSTM code's, with its bias and recurrent-weight initialisation; bench/xlstm.py).
+    forget_gate: Optional[str] = None
 
 
 @dataclass
@@ -125,6 +131,21 @@ class LongRangeConfig:
     stop_when_solved: bool = True
     copy_symbols: int = 10     # copy and selective_copy: symbols to remember (alphabet of 8)
     flush_denormal: bool = True  # training speed (as throughput); profiles are taken in float64
+    optimizer: Optimizer = Optimizer.adam
+    # Final-label state-tracking tasks: training lengths drawn uniformly from [min_len, seq_len]
+    # (null: every sequence seq_len long).
+    min_len: Optional[int] = None
+    # adding_hs97: lengths uniform on [seq_len, (1 + length_spread) seq_len] (the paper: 0.1).
+    length_spread: float = 0.0
+
+
+@dataclass
+class SelectConfig:
+    """A preset's nested-selection stage (bench/suite.py): the recipe of each group is chosen by
+    `rule` (analysis/select.py, RULES) on the tuning presets' points, then run at `seeds`."""
+    rule: str = MISSING
+    tune: List[str] = field(default_factory=list)  # the tuning presets, measured first, same store
+    seeds: List[int] = field(default_factory=list)  # the reported seeds (>= 100)
 
 
 @dataclass
@@ -140,6 +161,7 @@ class Config:
     force: bool = False
     progress: bool = True
     suite: List[str] = field(default_factory=list)  # set by suite presets (bench.suite)
+    select: Optional[SelectConfig] = None  # set by selection presets (bench.suite)
 
 
 MEASURE_SCHEMAS = {"gradients": GradientsConfig, "throughput": ThroughputConfig,
@@ -148,9 +170,11 @@ LSTM_FAMILY = set(family("lstm"))
 # Model keys added after records were first stored: at these values they are left out of the
 # configuration hash (bench/records.py), so that stored points keep their hashes.
 MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None,
-                  "param_budget": None, "scan": None}
+                  "param_budget": None, "scan": None, "forget_gate": None}
 # The same for measure keys, by their record column; per measure (the rows they are filled into).
-MEASURE_DEFAULTS = {"throughput": {"measure_loss": "last"}}
+MEASURE_DEFAULTS = {"throughput": {"measure_loss": "last"},
+                    "long_range": {"measure_optimizer": "adam", "measure_min_len": None,
+                                   "measure_length_spread": 0.0}}
 HASH_DEFAULTS = {**MODEL_DEFAULTS, **{k: v for keys in MEASURE_DEFAULTS.values() for k, v in keys.items()}}
 
 
@@ -182,6 +206,9 @@ def validate(cfg: DictConfig) -> None:
     if cfg.suite:
         raise ConfigError(f"experiment is a suite of {list(cfg.suite)}: run it with "
                           "`python -m bench.suite NAME` or `make bench EXP=NAME`")
+    if cfg.get("select") is not None:
+        raise ConfigError(f"experiment is a selection stage (rule {cfg.select.rule} on "
+                          f"{list(cfg.select.tune)}): run it with `python -m bench.suite NAME`")
     measure = cfg.measure.name
     if measure not in MEASURE_SCHEMAS:
         raise ConfigError(f"measure={measure}: allowed {sorted(MEASURE_SCHEMAS)}")
@@ -208,15 +235,31 @@ def validate(cfg: DictConfig) -> None:
         for key in ("clip", "solve_mse"):
             if not m[key] > 0:
                 raise ConfigError(f"measure.{key}={m[key]}: must be > 0")
-        task = _value(m.task)
-        if task == "adding" and cfg.data.seq_len < 2:
-            raise ConfigError("data.seq_len: the adding problem needs seq_len >= 2")
-        if task == "selective_copy" and cfg.data.seq_len <= m.copy_symbols:
-            raise ConfigError(f"data.seq_len={cfg.data.seq_len}: selective_copy needs seq_len > "
-                              f"measure.copy_symbols={m.copy_symbols}")
-        if task == "adding_hs97" and cfg.data.seq_len < 22:
-            raise ConfigError(f"data.seq_len={cfg.data.seq_len}: adding_hs97 needs seq_len >= 22 "
-                              "(first marker in the first 10 steps, second in the first T/2 - 1)")
+        validate_task(cfg)
+
+
+def validate_task(cfg: DictConfig) -> None:
+    """The task's own rules, from its registry entry: the keys it reads, its shortest length."""
+    m, T = cfg.measure, cfg.data.seq_len
+    task = TASKS[_value(m.task)]
+    for key in TASK_KEYS:  # a task key set away from its default on a task that ignores it
+        default = getattr(LongRangeConfig, key)
+        if key not in task.keys and key in ("min_len", "length_spread") and m[key] != default:
+            users = [t.name for t in TASKS.values() if key in t.keys]
+            raise ConfigError(f"measure.{key}={m[key]}: only for measure.task in {users}, "
+                              f"not for measure.task={task.name}")
+    problem = task.seq_len_rule(T, m)
+    if problem:
+        raise ConfigError(f"data.seq_len={T}: {problem}")
+    if m.min_len is not None and not 1 <= m.min_len <= T:
+        raise ConfigError(f"measure.min_len={m.min_len}: must be between 1 and data.seq_len={T}")
+    if not (m.length_spread >= 0 and m.length_spread < float("inf")):
+        raise ConfigError(f"measure.length_spread={m.length_spread}: must be a finite number >= 0")
+    varying = (m.min_len is not None and m.min_len < T) or m.length_spread > 0
+    if varying and cfg.model.bidirectional:
+        raise ConfigError("model.bidirectional=true with sequences of varying length "
+                          "(measure.min_len or measure.length_spread): the backward direction would "
+                          "read the padding; use model.bidirectional=false")
 
 
 def validate_model(m: DictConfig) -> None:
@@ -236,6 +279,14 @@ def validate_model(m: DictConfig) -> None:
     if m.scan is not None and entry.scan is None:
         raise ConfigError(f"model.scan={str(m.scan).lower()} with model.cell={cell}: {cell} has one "
                           f"path only (model.scan is for {', '.join(n for n, e in REGISTRY.items() if e.scan is not None)})")
+    if m.forget_gate is not None:
+        if entry.forget_gates is None:
+            users = [n for n, e in REGISTRY.items() if e.forget_gates is not None]
+            raise ConfigError(f"model.forget_gate={m.forget_gate} with model.cell={cell}: only for "
+                              f"model.cell in {users}")
+        if m.forget_gate not in entry.forget_gates:
+            raise ConfigError(f"model.forget_gate={m.forget_gate}: allowed for {cell}: "
+                              f"{', '.join(entry.forget_gates)}")
     if not m.gain > 0:
         raise ConfigError(f"model.gain={m.gain}: must be > 0 (it scales the recurrent matrix)")
     if init == "chrono" and m.forget_bias is not None:

@@ -86,29 +86,39 @@ class DiagonalRNN(nn.Module):
         """(log a, log b) from the input projection (..., G*H)."""
         raise NotImplementedError
 
+    def transition(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        """(a, b) in linear space, h_t = a_t h_{t-1} + b_t: what the loop and the single step use."""
+        log_a, log_b = self.coefficients(proj)
+        return log_a.exp(), log_b.exp()
+
     def keep(self, x: Tensor, layer: int = 0, suffix: str = "_l0") -> Tensor:
-        """a_t, the factor h_{t-1} is multiplied by (the memory gate), for input x (T, B, I)."""
+        """|a_t|, the magnitude of the factor h_{t-1} is multiplied by (the memory gate), for input
+        x (T, B, I)."""
         proj = x @ getattr(self, f"weight_ih{suffix}").T + getattr(self, f"bias_ih{suffix}")
-        return self.coefficients(proj)[0].exp()
+        return self.transition(proj)[0].abs()
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         if input.dim() != 3 or input.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (T, B, {self.input_size}), "
                              f"got {tuple(input.shape)}")
-        run = parallel_scan if self.scan else sequential_scan
         layer_input, h_n = input, []
         for layer in range(self.num_layers):
             outputs = []
             for direction, suffix in enumerate(self._suffixes(layer)):
                 x = layer_input if direction == 0 else layer_input.flip(0)
                 proj = x @ getattr(self, f"weight_ih{suffix}").T + getattr(self, f"bias_ih{suffix}")
-                log_a, log_b = self.coefficients(proj)
                 h0 = None if hx is None else hx[layer * self.num_directions + direction]
-                h = run(log_a, log_b, h0)
+                h = self.recur(proj, h0)
                 h_n.append(h[-1])
                 outputs.append(h if direction == 0 else h.flip(0))
             layer_input = torch.cat(outputs, dim=-1)
         return layer_input, torch.stack(h_n)
+
+
+    def recur(self, proj: Tensor, h0: Optional[Tensor]) -> Tensor:
+        """h for every step (T, B, H) from the input projection, by the path `scan` selects."""
+        log_a, log_b = self.coefficients(proj)
+        return (parallel_scan if self.scan else sequential_scan)(log_a, log_b, h0)
 
 
 class MinGRU(DiagonalRNN):
@@ -130,6 +140,43 @@ class MinLSTM(DiagonalRNN):
         k_f, k_i, h_tilde = proj.chunk(3, dim=-1)
         diff = F.softplus(-k_f) - F.softplus(-k_i)                 # log i - log f
         return -F.softplus(diff), -F.softplus(-diff) + log_g(h_tilde)  # log f', log i' + log g
+
+
+class SignedMinGRU(MinGRU):
+    """minGRU with a signed transition: a_t = 1 - 2 z_t in (-1, 1), b_t = z_t g(h~_t).
+
+    The control of the state-tracking study (Grazzi et al. 2025, "Unlocking State-Tracking in
+    Linear RNNs Through Negative Eigenvalues"): identical to minGRU but for the transition's
+    range; z_t = 0 keeps h, z_t = 1 flips its sign and adds g(h~). A transition in [0, 1] cannot
+    track parity at every length with finite precision; one in [-1, 1] can.
+
+    The loop runs in linear space (exact). The scan carries the signs in complex logarithms,
+    log a = log|a| + i pi [a < 0], through the same log-space scan as the LRU's, and keeps the
+    real part (the imaginary part is rounding); tests/test_modern.py holds the two paths equal.
+    """
+
+    def transition(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        k, h_tilde = proj.chunk(2, dim=-1)
+        z = torch.sigmoid(k)
+        return 1 - 2 * z, z * torch.exp(log_g(h_tilde))
+
+    def coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        a, b = self.transition(proj)
+        log_a = torch.complex(torch.log(a.abs()), math.pi * (a < 0).to(a.dtype))
+        return log_a, torch.log(b)
+
+    def recur(self, proj: Tensor, h0: Optional[Tensor]) -> Tensor:
+        if self.scan:
+            log_a, log_b = self.coefficients(proj)
+            h = parallel_scan(log_a, log_b.to(log_a.dtype), None if h0 is None else h0.to(log_a.dtype))
+            return h.real
+        a, b = self.transition(proj)
+        out: List[Tensor] = []
+        h = torch.zeros_like(b[0]) if h0 is None else h0
+        for a_t, b_t in zip(a.unbind(0), b.unbind(0)):  # unbind: see sequential_scan
+            h = a_t * h + b_t
+            out.append(h)
+        return torch.stack(out)
 
 
 class LRU(nn.Module):

@@ -17,7 +17,7 @@ import torch
 
 from bench.config import HASH_DEFAULTS, LSTM_FAMILY
 from bench.registry import REGISTRY
-from bench.tasks import PER_STEP_TASKS, TASK_SPECS
+from bench.tasks import TASK_KEYS, TASKS
 
 STATUSES = ("ok", "overflow", "oom", "failed")
 
@@ -40,11 +40,11 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> 
     flat.update(device=device, dtype=dtype, seed=cfg["seed"], threads_requested=cfg["threads"],
                 measure_version=version, torch_version=torch.__version__)
     if flat["measure"] == "long_range":  # keys the task decides or ignores are not the user's
-        flat["input_size"] = TASK_SPECS[flat["measure_task"]](flat["seq_len"]).input_size
-        if flat["measure_task"] not in ("copy", "selective_copy"):
-            flat.pop("measure_copy_symbols", None)
-        if flat["measure_task"] in PER_STEP_TASKS:  # judged by accuracy, not by an MSE
-            flat.pop("measure_solve_mse", None)
+        task = TASKS[flat["measure_task"]]
+        flat["input_size"] = task.inputs
+        for key in TASK_KEYS:  # e.g. copy_symbols only for copy; solve_mse only for an MSE
+            if key not in task.keys:
+                flat.pop(f"measure_{key}", None)
     if flat["forget_bias"] is None and flat["cell"] in LSTM_FAMILY and flat.get("init") != "chrono":
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
     if flat.get("scan") is None and REGISTRY[flat["cell"]].scan is not None:

@@ -14,10 +14,10 @@ from typing import Callable, Dict, FrozenSet, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from bench.cells import ReferenceLSTM, lstm_cell, step_flops
+from bench.cells import LSTM1997, ReferenceLSTM, lstm_cell, step_flops
 from bench.init_schemes import apply_init
-from bench.modern import LRU, MinGRU, MinLSTM
-from bench.xlstm import SLSTM, slstm_cell
+from bench.modern import LRU, MinGRU, MinLSTM, SignedMinGRU
+from bench.xlstm import FORGET_GATES, SLSTM, slstm_cell
 
 State = Tuple[Tensor, ...]
 StepFn = Callable[[Tensor, State], State]
@@ -28,7 +28,7 @@ INITS = ("default", "orthogonal", "identity", "xavier", "chrono")
 class CellSpec:
     """What the suite knows of one cell.
 
-    family: `lstm` (gated, with a cell state), `gru` (gated, no cell state), `plain` (no gates),
+    family (FAMILIES): `lstm` (gated, with a cell state), `gru` (gated, no cell state), `plain` (no gates),
         `diagonal` (gates of the input only: h_t = a_t h_{t-1} + b_t, trainable by parallel scan),
         `exponential` (sLSTM: exponential gates, normaliser and stabiliser states).
     module: the class the builder returns (`spec_of` finds a module's entry by it).
@@ -44,6 +44,7 @@ class CellSpec:
         cells): (layer, x) -> the factor a_t multiplying h_{t-1}, (T, B, H).
     scan: the cell's default for `model.scan` (True: parallel scan, False: loop), or None where
         the cell has one path only.
+    forget_gates: the `model.forget_gate` forms a cell takes (its default first), or None.
     recurrent_matrix: whether the cell has W_hh (the parameter and FLOP counts, the spectrum).
     param_count, flop_count: for a cell whose weights are not G gate blocks of (W_ih, W_hh) (the
         LRU), its own counts with the signatures of `params` and `flops`.
@@ -64,6 +65,7 @@ class CellSpec:
     recurrent_matrix: bool = True
     param_count: Optional[Callable[..., int]] = None
     flop_count: Optional[Callable[..., Tuple[int, int]]] = None
+    forget_gates: Optional[Tuple[str, ...]] = None  # `model.forget_gate` choices, first the default
     description: str = ""
 
     def flops(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool,
@@ -105,9 +107,13 @@ class CellSpec:
 
 
 REGISTRY: Dict[str, CellSpec] = {}
+# The cell families (CellSpec.family); `cec`: the 1997 LSTM's constant error carousel (no forget gate).
+FAMILIES = ("lstm", "gru", "plain", "diagonal", "exponential", "cec")
 
 
 def register(spec: CellSpec) -> CellSpec:
+    if spec.family not in FAMILIES:
+        raise ValueError(f"cell {spec.name!r}: family {spec.family!r} is not one of {FAMILIES}")
     if spec.name in REGISTRY:
         raise ValueError(f"cell {spec.name!r} is registered twice")
     REGISTRY[spec.name] = spec
@@ -136,11 +142,13 @@ def family(name: str) -> Tuple[str, ...]:
 def build_model(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                 bidirectional: bool = False, forget_bias: Optional[float] = None, init: str = "default",
                 gain: float = 1.0, nonlinearity: str = "tanh", chrono_tmax: Optional[int] = None,
-                scan: Optional[bool] = None) -> nn.Module:
+                scan: Optional[bool] = None, forget_gate: Optional[str] = None) -> nn.Module:
     """The registered model for `cell`, initialised by `init` (bench/init_schemes.py). The caller
     seeds torch's generator first (bench.measures.point.Point.build_model)."""
     s = spec(cell)
     extra = {} if s.scan is None else {"scan": s.scan if scan is None else scan}
+    if s.forget_gates is not None:
+        extra["forget_gate"] = forget_gate or s.forget_gates[0]
     model = s.builder(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                       nonlinearity=nonlinearity, **extra)
     return apply_init(model, s, init, gain, forget_bias, chrono_tmax)
@@ -203,6 +211,11 @@ register(CellSpec("gru", "gru", nn.GRU, _no_nonlinearity(nn.GRU), gates=3, state
 register(CellSpec("ref_lstm", "lstm", ReferenceLSTM, _no_nonlinearity(ReferenceLSTM), gates=4, state_size=2,
                   step=_lstm_step, memory_gate=1, inits=GATED_INITS,
                   description="LSTM from the gate equations, a Python loop over aten ops"))
+register(CellSpec("lstm1997", "cec", LSTM1997, _no_nonlinearity(LSTM1997), gates=4, state_size=2,
+                  step=_lstm_step, fused={"cpu": "onednn", "cuda": "cudnn"}, memory_gate=1,
+                  inits=frozenset({"default"}),
+                  description="LSTM without a forget gate (Hochreiter & Schmidhuber 1997): "
+                              "torch.nn.LSTM with f held at 1"))
 
 
 # --- the diagonal cells that train by parallel scan (bench/modern.py) -----------------------
@@ -211,8 +224,8 @@ def _diagonal_step(layer: nn.Module) -> StepFn:
     w, b = layer.weight_ih_l0, layer.bias_ih_l0
 
     def step(x: Tensor, s: State) -> State:
-        log_a, log_b = layer.coefficients(x @ w.T + b)
-        return (log_a.exp() * s[0] + log_b.exp(),)
+        a, b_t = layer.transition(x @ w.T + b)
+        return (a * s[0] + b_t,)
     return step
 
 
@@ -231,6 +244,12 @@ register(CellSpec("minlstm", "diagonal", MinLSTM, _diagonal(MinLSTM), gates=3, s
                   step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))
+
+register(CellSpec("mingru_signed", "diagonal", SignedMinGRU, _diagonal(SignedMinGRU), gates=2, state_size=1,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=False,
+                  recurrent_matrix=False, inits=DIAGONAL_INITS,
+                  description="minGRU with a signed transition a_t = 1 - 2 z_t in (-1, 1): the "
+                              "state-tracking control (Grazzi et al. 2025); loop or complex-log scan"))
 
 
 def _lru_step(layer: nn.Module) -> StepFn:
@@ -255,11 +274,20 @@ register(CellSpec("lru", "diagonal", LRU, _diagonal(LRU), gates=1, state_size=2,
 def _slstm_step(layer: nn.Module) -> StepFn:
     w_ih, w_hh, b_ih, b_hh = _weights(layer)
 
+    sigmoid = layer.forget_gate == "sigmoid"
+
     def step(x: Tensor, s: State) -> State:
-        return slstm_cell(x @ w_ih.T + b_ih + s[0] @ w_hh.T + b_hh, *s[1:])[:4]
+        return slstm_cell(x @ w_ih.T + b_ih + s[0] @ w_hh.T + b_hh, *s[1:], sigmoid)[:4]
     return step
 
 
-register(CellSpec("slstm", "exponential", SLSTM, _no_nonlinearity(SLSTM), gates=4, state_size=4,
+def _slstm(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh",
+           forget_gate="exponential"):
+    return SLSTM(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                 forget_gate=forget_gate)
+
+
+register(CellSpec("slstm", "exponential", SLSTM, _slstm, gates=4, state_size=4,
                   step=_slstm_step, memory_gate=1, keep=lambda layer, x: layer.keep(x),
+                  forget_gates=FORGET_GATES,
                   description="sLSTM (Beck et al. 2024): exponential gating, normaliser and stabiliser, loop"))

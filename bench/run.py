@@ -17,7 +17,7 @@ from bench.measures import MEASURES, VERSIONS
 from bench.measures.point import Point
 from bench.records import config_hash, point_config, provenance, slurm_cpus, to_frame
 from bench.registry import spec
-from bench.tasks import TASK_SPECS
+from bench.tasks import TASKS
 from bench.store import clean_orphans, is_done, point_path, write_point
 
 
@@ -37,7 +37,7 @@ def resolve(cfg: DictConfig) -> Resolved:
     validate(cfg)
     if cfg.model.param_budget is not None:  # equal parameters: the budget decides the width
         m = cfg.model
-        inp = TASK_SPECS[cfg.measure.task](cfg.data.seq_len).input_size if cfg.measure.name == "long_range" else m.input_size
+        inp = TASKS[cfg.measure.task].inputs if cfg.measure.name == "long_range" else m.input_size
         m.hidden_size = spec(m.cell).hidden_for_budget(m.param_budget, inp, m.num_layers, m.bidirectional)
     device = resolve_device(cfg.device)
     validate_on_device(cfg, device)

@@ -126,7 +126,7 @@ def test_task_loss_profile_is_the_gradient_of_the_task_loss(make_cfg):
     core = torch.nn.LSTM(2, 6)
     model = TaskModel(core, 1, per_step=False)
     x, y = adding_batch(12, 5, torch.Generator().manual_seed(3))
-    rows = profile(core, x, 0, "trained", False, (model, torch.nn.functional.mse_loss, y))
+    rows = profile(core, x, 0, "trained", False, (model, torch.nn.functional.mse_loss, y, None))
     xd = x.double().requires_grad_(True)
     m64 = TaskModel(core, 1, per_step=False)
     m64.load_state_dict(model.state_dict())
@@ -161,3 +161,46 @@ def test_lstm_learns_parity_and_keeps_it_at_ten_times_the_length(make_cfg, tmp_p
     assert df[df["measure"] == "long_range"]["solved"].any()
     gen = df[df["measure"] == "length_generalisation"].set_index("test_factor")
     assert gen.loc[10, "test_acc"] > 0.95 and gen.loc[10, "test_acc_beyond"] > 0.95
+
+
+def test_lstm1997_keeps_its_forget_gate_open_through_training():
+    """The 1997 cell: f = 1 before and after Adam steps (its forget block never moves), so the
+    cell state is the constant error carousel c_t = c_{t-1} + i_t g_t, checked by an unroll."""
+    from bench.registry import build_model
+    torch.manual_seed(0)
+    m = build_model("lstm1997", 3, 6)
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    for _ in range(5):
+        out, _ = m(torch.randn(12, 4, 3))
+        out.pow(2).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    H = 6
+    assert (m.bias_ih_l0[H:2 * H] == m.FORGET_OPEN).all()
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_hh_l0"):
+        assert (getattr(m, name)[H:2 * H] == 0).all()
+    m = m.double()
+    x = torch.randn(10, 2, 3, dtype=torch.float64)
+    h = c = torch.zeros(2, H, dtype=torch.float64)
+    for x_t in x:
+        i, _, g, o = (x_t @ m.weight_ih_l0.T + m.bias_ih_l0 + h @ m.weight_hh_l0.T + m.bias_hh_l0).chunk(4, -1)
+        c = c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+    assert torch.allclose(m(x)[0][-1], h, atol=1e-10)
+
+
+def test_diverged_training_is_recorded_where_it_diverged(make_cfg, tmp_path):
+    """A learning rate that blows the loss up: training stops at the first non-finite loss, the
+    last row names that step and loss, and no trained profile is summarised from a broken model."""
+    cfg = make_cfg(["measure=long_range", "model.cell=rnn", "model.nonlinearity=relu", "model.init=identity",
+                    "model.gain=3", "data.seq_len=100", "model.hidden_size=8", "data.batch_size=8",
+                    "measure.steps=200", "measure.eval_every=50", "measure.test_size=16", "measure.clip=1e9",
+                    "measure.lr=1000", f"results_dir={tmp_path}"])
+    assert run_point(cfg) == "ok"
+    df = pd.concat(pd.read_parquet(p) for p in tmp_path.glob("*.parquet"))
+    lr = df[df["measure"] == "long_range"].sort_values("step")
+    last = lr.iloc[-1]
+    assert bool(last["diverged"]) and last["diverged_step"] == last["step"] == 0  # 3^100 overflows float32
+    assert not math.isfinite(last["train_loss"]) and not lr.iloc[:-1]["diverged"].any()
+    grads = df[df["measure"] == "gradients"]
+    assert set(grads["condition"]) == {"init"}        # no trained profile of a diverged model

@@ -10,7 +10,7 @@ import torch
 from bench.config import ConfigError, validate
 from bench.device import effective_backend
 from bench.records import config_hash, point_config
-from bench.registry import REGISTRY, build_model, family, spec, spec_of
+from bench.registry import FAMILIES, REGISTRY, build_model, family, spec, spec_of
 from bench.run import resolve
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "model"
@@ -28,7 +28,7 @@ def test_entry_is_consistent_with_the_module_it_builds(cell):
     s = spec(cell)
     model = build_model(cell, 3, 4, 2, True)
     assert type(model) is s.module and spec_of(model) is s
-    assert s.family in ("lstm", "gru", "plain", "diagonal", "exponential")
+    assert s.family in FAMILIES
     assert (s.memory_gate is None and s.keep is None) == (s.family == "plain")
     weight = model.weight_hh_l0 if s.recurrent_matrix else model.weight_ih_l0
     assert weight.shape[0] == s.gates * 4

@@ -10,36 +10,13 @@ import seaborn as sns
 from analysis.fits import fraction, wilson
 from analysis.load import config_keys, describe, group_keys, of
 from analysis.palette import CELL_PALETTE
+from analysis.runs import runs
 from analysis.sections.gradients import NAMES, distinguishing, interval_table, label, summarize
 from bench.registry import family
 
 TITLE, ANCHOR = "Long-lag tasks", "long-range"
 MODERN_TASKS = ("parity", "selective_copy")  # analysis/sections/modern.py
 RUN = ["task", "cell", "seq_len", "forget_bias", "hidden_size", "num_layers", "bidirectional"]
-
-
-def runs(lr: pd.DataFrame) -> pd.DataFrame:
-    """One row per training run: final loss, solved, steps and seconds to solve."""
-    out = []
-    for chash, p in lr.sort_values("step").groupby("config_hash"):
-        solved = p[p["solved"].astype(bool)]
-        last = p.iloc[-1]
-        out.append({"config_hash": chash, "task": last["task"], **{k: last[k] for k in config_keys(p)},
-                    "final_test_loss": last["test_loss"], "baseline_loss": last["baseline_loss"],
-                    "solved": not solved.empty, "steps": int(last["step"]),
-                    "steps_to_solve": solved["step"].iloc[0] if not solved.empty else np.nan,
-                    "seconds_to_solve": solved["elapsed_s"].iloc[0] if not solved.empty else np.nan,
-                    "train_seconds": last["elapsed_s"], **dynamics(p)})
-    return pd.DataFrame(out)
-
-
-def dynamics(p: pd.DataFrame) -> dict:
-    """A run's validation loss and training dynamics (records of measure version >= 3)."""
-    col = lambda c: p[c] if c in p else pd.Series(np.nan, index=p.index)  # noqa: E731
-    return {"final_val_loss": col("val_loss").iloc[-1], "clipped_fraction": col("clipped_fraction").mean(),
-            "grad_norm_preclip": col("grad_norm_preclip").median(),
-            "gate_open_fraction": col("gate_open_fraction").iloc[-1],
-            "gate_shut_fraction": col("gate_shut_fraction").iloc[-1]}
 
 
 VANISHED = 1e-6  # trained task-loss gradient, farthest over nearest input, below this: vanished

@@ -16,7 +16,8 @@ import pandas as pd
 from analysis.fits import fraction, wilson
 from analysis.load import of
 from analysis.palette import CELL_MARKERS, CELL_PALETTE
-from analysis.sections.long_range import MODERN_TASKS as TASKS, runs
+from analysis.runs import runs
+from analysis.sections.long_range import MODERN_TASKS as TASKS
 from bench.registry import REGISTRY
 
 TITLE, ANCHOR = "LSTM against modern recurrent cells", "modern"
