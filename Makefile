@@ -56,14 +56,14 @@ test-slurm: venv ## run the SLURM tests against the cluster that answers (make s
 	$(PY) -m pytest -m "slurm" -q -rs
 
 bench: venv ## run the preset sweep EXP (default: every measure) and write the report
-	$(PY) -m bench.suite $(EXP) results_dir=$(STORE)
+	$(PY) -m bench.run.suite $(EXP) results_dir=$(STORE)
 	$(PY) -m analysis.report $(STORE) --out $(REPORT)
 
 report: venv ## rebuild tables, figures and report.md from the stored records only
 	$(PY) -m analysis.report $(STORE) --out $(REPORT)
 
 docs: venv ## rewrite the README's generated blocks and docs/figures from the committed stores
-	$(PY) -m analysis.docs
+	$(PY) -m analysis.readme
 
 # Measures into STUDY.new (an interrupted run resumes there) and swaps it in only when every
 # point succeeded, so a failed re-measure never loses the committed store.
@@ -72,9 +72,9 @@ reference: venv ## re-measure a reference study (STUDY=classic ~45 min, fair, mo
 	  modern) p=reference_modern;; cpu_cost) p=cpu_cost;; \
 	  *) echo "make reference: STUDY=$(STUDY) is not a reference study (classic, fair, modern, cpu_cost)" >&2; exit 2;; \
 	esac; \
-	$(PY) -m bench.suite $$p results_dir=$(REFERENCE)/$(STUDY).new && \
+	$(PY) -m bench.run.suite $$p results_dir=$(REFERENCE)/$(STUDY).new && \
 	rm -rf $(REFERENCE)/$(STUDY) && mv $(REFERENCE)/$(STUDY).new $(REFERENCE)/$(STUDY)
-	$(PY) -m analysis.docs
+	$(PY) -m analysis.readme
 
 ci-bench: venv ## CI regression check: A/B against BASE=<ref> or BASE_PYTHON=<python>, else against results/baseline
 	rm -f results/ci/verdict.md
@@ -84,13 +84,13 @@ ifneq ($(BASE)$(BASE_PYTHON),)
 	$(PY) -m analysis.compare --ab $(CI_AB) --out results/ci/verdict.md --history $(CI_HISTORY) $(COMPARE_FLAGS)
 else
 	rm -rf $(CI_STORE) $(CI_STORE)-confirm
-	$(PY) -m bench.suite ci results_dir=$(CI_STORE)
+	$(PY) -m bench.run.suite ci results_dir=$(CI_STORE)
 	@# A timing regression must show again in a fresh confirmation run (a transient load on a
 	@# shared runner does not repeat; a real slowdown does).
 	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) $(COMPARE_FLAGS) > /dev/null; rc=$$?; \
 	[ $$rc -eq 2 ] && exit 2; cands="$(CI_STORE)"; if [ $$rc -eq 1 ]; then \
 	  echo "ci-bench: regression seen; re-measuring once to confirm"; \
-	  $(PY) -m bench.suite ci results_dir=$(CI_STORE)-confirm; cands="$$cands $(CI_STORE)-confirm"; \
+	  $(PY) -m bench.run.suite ci results_dir=$(CI_STORE)-confirm; cands="$$cands $(CI_STORE)-confirm"; \
 	fi; \
 	$(PY) -m analysis.compare $(BASELINE) $$cands --out results/ci/verdict.md --history $(CI_HISTORY) $(COMPARE_FLAGS)
 endif
@@ -100,7 +100,7 @@ ci-history: venv ## draw every CI metric across the commits in results/ci/histor
 
 baseline: venv ## re-record results/baseline on this machine (commit it, name the machine)
 	rm -f $(BASELINE)/*.parquet
-	$(PY) -m bench.suite ci results_dir=$(BASELINE)
+	$(PY) -m bench.run.suite ci results_dir=$(BASELINE)
 
 bench-pytest: venv ## pytest-benchmark micro-benchmarks, JSON history under results/pytest-benchmark
 	$(PY) -m pytest tests/benchmarks -m benchmark_suite --benchmark-only \

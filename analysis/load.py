@@ -8,7 +8,7 @@ from typing import List, Tuple
 import numpy as np
 import pandas as pd
 
-from bench.config import MEASURE_DEFAULTS, MODEL_DEFAULTS
+from bench.config.schema import MEASURE_DEFAULTS, MODEL_DEFAULTS
 
 CONFIG_COLUMNS = ["cell", "input_size", "hidden_size", "num_layers", "bidirectional", "forget_bias",
                   "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "scan", "forget_gate", "seq_len", "batch_size", "device",
@@ -103,25 +103,3 @@ def of(df: pd.DataFrame, measure: str, ok_only: bool = True) -> pd.DataFrame:
         rows = rows[rows["status"] == "ok"]
     empty = [c for c in rows.columns if c not in CONFIG_COLUMNS and rows[c].isna().all()]
     return rows.drop(columns=empty).copy()
-
-
-def describe(df: pd.DataFrame, keys: List[str], names: dict = None) -> pd.Series:
-    """Each row's configuration in words, from those of `keys` that vary in `df` (the first key,
-    the cell, always): e.g. 'lstm, hidden 128, bidirectional'. The digest tables' first column."""
-    names = names or {}
-    shown = [k for k in keys if k in df.columns and (k == keys[0] or df[k].astype(str).nunique() > 1)]
-
-    def one(row) -> str:
-        parts = []
-        for k in shown:
-            v = row[k]
-            if v is None or (isinstance(v, float) and pd.isna(v)):
-                continue
-            if isinstance(v, (bool, np.bool_)):
-                parts.append(names.get(k, k) if v else "")
-            elif k == keys[0]:
-                parts.append(str(v))
-            else:
-                parts.append(f"{names.get(k, k)} {v:g}" if isinstance(v, float) else f"{names.get(k, k)} {v}")
-        return ", ".join(p for p in parts if p)
-    return df.apply(one, axis=1)

@@ -18,7 +18,7 @@ solve (made on validation loss alone).
 
 `python -m analysis.select STORE --rule NAME --from PRESET [PRESET ...] [-- overrides]` prints,
 one JSON list per line, the overrides of each chosen configuration without its seed: what
-`bench.suite` runs at the reported seeds (a preset with a `select:` block).
+`bench.run.suite` runs at the reported seeds (a preset with a `select:` block).
 """
 from __future__ import annotations
 
@@ -133,10 +133,10 @@ def tuning_points(presets: List[str], extra: List[str]) -> List[tuple]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from bench.ab import points
-    from bench.config import register_configs
-    from bench.run import resolve
-    from bench.suite import EXPERIMENTS
+    from bench.ab.runner import points
+    from bench.config.schema import register_configs
+    from bench.run.runner import resolve
+    from bench.run.suite import EXPERIMENTS
 
     register_configs()
     out = []
@@ -153,7 +153,7 @@ def tuning_points(presets: List[str], extra: List[str]) -> List[tuple]:
 def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[str]) -> List[List[str]]:
     """The overrides (without the seed) of each group's chosen configuration."""
     from analysis.load import load_store, of
-    from analysis.runs import runs as runs_of
+    from analysis.reduce.runs import runs as runs_of
 
     pts = tuning_points(presets, extra)
     wanted = {h for _, h in pts}

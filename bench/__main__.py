@@ -1,4 +1,4 @@
 """`python -m bench [hydra overrides]` (see bench.cli)."""
-from bench.cli import main
+from bench.run.cli import main
 
 main()

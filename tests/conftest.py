@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from bench.config import register_configs
+from bench.config.schema import register_configs
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = str(ROOT / "conf")

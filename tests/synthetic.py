@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench.records import config_hash, to_frame
-from bench.store import point_path, write_point
+from bench.run.records import config_hash, to_frame
+from bench.run.store import point_path, write_point
 
 PROV = {"torch_version": "test", "device_name": "synthetic", "backend": "native", "threads": 1,
         "git_sha": "test", "timestamp": "2026-01-01T00:00:00+00:00"}

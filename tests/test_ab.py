@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import paired
+from analysis.ci import paired
 from analysis.compare import main as compare_main
-from analysis.history import main as history_main
+from analysis.ci.history import main as history_main
 from tests.synthetic import write_gradients, write_throughput
 
 
@@ -200,8 +200,8 @@ def test_ab_runner_refuses_unknown_ref_and_interpreter(tmp_path):
 
 
 def test_points_expand_a_suite_as_the_sweeper_does():
-    from bench.ab import points
-    from bench.registry import REGISTRY
+    from bench.ab.runner import points
+    from bench.cells.registry import REGISTRY
     pts = points("ci")
     n = len(REGISTRY)
     assert len(pts) == n * 2 + n * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend
@@ -213,8 +213,8 @@ def test_points_expand_a_suite_as_the_sweeper_does():
 def test_every_registered_cell_is_in_the_ci_presets():
     """A change to any cell is seen by CI: each ci preset sweeps every registered cell."""
     import yaml
-    from bench.registry import REGISTRY
-    from bench.suite import EXPERIMENTS, members
+    from bench.cells.registry import REGISTRY
+    from bench.run.suite import EXPERIMENTS, members
     for member in members("ci"):
         params = yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text())["hydra"]["sweeper"]["params"]
         assert set(str(params["model.cell"]).split(",")) == set(REGISTRY), member

@@ -5,8 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cells import ReferenceLSTM, layer_stack
-from bench.registry import REGISTRY, build_model
+from bench.cells.classic import ReferenceLSTM
+from bench.cells.stack import layer_stack
+from bench.cells.build import build_model
+from bench.cells.registry import REGISTRY
 
 TOL = 1e-12
 

@@ -5,7 +5,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis.compare import THRESHOLDS, main as compare_main
+from analysis.ci.baseline import THRESHOLDS
+from analysis.compare import main as compare_main
 from tests.synthetic import write_gradients, write_throughput
 
 

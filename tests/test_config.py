@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.config import ConfigError
-from bench.registry import REGISTRY
-from bench.run import resolve
+from bench.config.errors import ConfigError
+from bench.cells.registry import REGISTRY
+from bench.run.runner import resolve
 from tests.conftest import CONF, run_cli
 
 GROUP_FILES = {g: sorted(p.stem for p in (Path(CONF) / g).glob("*.yaml"))
@@ -33,8 +33,8 @@ def test_every_config_file_composes(make_cfg, group, name):
 
 
 def test_model_group_and_cell_key_agree(make_cfg):
-    assert make_cfg(["model=gru"]).model.cell.value == "gru"
-    assert make_cfg(["model.cell=rnn"]).model.cell.value == "rnn"
+    assert make_cfg(["model=gru"]).model.cell == "gru"
+    assert make_cfg(["model.cell=rnn"]).model.cell == "rnn"
 
 
 @pytest.mark.parametrize("override,message", [
@@ -82,7 +82,7 @@ def test_hash_ignores_run_only_keys(make_cfg):
     (["model.hidden_size=abc"], "model.hidden_size"),
     (["data.seq_len=0"], "data.seq_len=0"),
     (["model.cell=gru", "model.forget_bias=1"], "model.forget_bias"),
-    (["-m", "model.cell=rnn,foo"], "registered cells: " + ", ".join(REGISTRY)),
+    (["-m", "model.cell=rnn,foo"], "model.cell=foo: not a registered cell (allowed: " + ", ".join(REGISTRY)),
     (["dtype=float16"], "expected one of [float32, float64, bfloat16]"),
     (["measure=nope"], "Could not find 'measure/nope'"),
 ])
@@ -121,10 +121,12 @@ def test_keys_a_measure_ignores_do_not_split_points(make_cfg):
 
 
 def test_measure_version_and_torch_version_decide_reuse(make_cfg, monkeypatch):
-    import bench.run
+    import dataclasses
+    from bench.measures.registry import MEASURES
     r = resolve(make_cfg([]))
     assert r.point["measure_version"] >= 2 and r.point["torch_version"] == torch.__version__
-    monkeypatch.setitem(bench.run.VERSIONS, "gradients", r.point["measure_version"] + 1)
+    monkeypatch.setitem(MEASURES, "gradients", dataclasses.replace(MEASURES["gradients"],
+                                                                   version=r.point["measure_version"] + 1))
     assert resolve(make_cfg([])).chash != r.chash
     monkeypatch.undo()
     monkeypatch.setattr(torch, "__version__", "0.0.0-other")
@@ -132,7 +134,7 @@ def test_measure_version_and_torch_version_decide_reuse(make_cfg, monkeypatch):
 
 
 def test_classify_overflow_only_for_arithmetic_overflow():
-    from bench.run import classify
+    from bench.run.runner import classify
     assert classify(OverflowError("math range error")) == "overflow"
     assert classify(RuntimeError("value cannot be converted to type int without overflow")) == "failed"
 

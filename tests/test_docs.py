@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-import analysis.docs as docs
+import analysis.readme.docs as docs
 
 
 @pytest.fixture(scope="module")

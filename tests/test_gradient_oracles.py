@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cells import lstm_cell
-from bench.registry import REGISTRY, build_model
+from bench.cells.classic import lstm_cell
+from bench.cells.build import build_model
+from bench.cells.registry import REGISTRY
 from bench.measures.gradients import distance, profile_rows, projection
 
 TOL = 1e-12
@@ -133,7 +134,7 @@ def test_bidirectional_profile_is_u_shaped(cell):
 def test_layer_rows_and_fused_x_grad(cell):
     """num_layers = 3: rows for layers 0..2; layer 0 (the fused module's x.grad) equals the
     input gradient of the layer-by-layer copy, and layer 2 is the top layer's input."""
-    from bench.cells import layer_stack
+    from bench.cells.stack import layer_stack
     from bench.measures.gradients import readout
     model = build_model(cell, 4, H, num_layers=3).double()
     x = torch.randn(T, B, 4, dtype=torch.float64)
@@ -166,7 +167,7 @@ def test_overflow_is_a_measurement():
                                               ("ref_lstm", 2.0)])
 def test_jacobian_theory_predicts_measured_decay(cell, forget_bias):
     """The top Lyapunov exponent of the recurrent Jacobians predicts the measured slope."""
-    from analysis.fits import decay_summary
+    from analysis.reduce.fits import decay_summary
     import pandas as pd
     torch.manual_seed(0)
     model = build_model(cell, 8, 32, forget_bias=forget_bias).double()

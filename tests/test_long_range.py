@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.run import run_point
-from bench.tasks import (COPY_ALPHABET, PARITY_TEST_FACTORS, adding_batch, adding_hs97_batch,
-                         adding_hs97_spec, adding_spec, copy_batch, copy_spec, parity_batch, parity_spec,
-                         selective_copy_batch, selective_copy_spec)
+from bench.run.runner import run_point
+from bench.tasks.long_lag import COPY_ALPHABET, adding_batch, adding_hs97_batch, adding_hs97_spec, adding_spec, copy_batch, copy_spec
+from bench.tasks.selection import selective_copy_batch, selective_copy_spec
+from bench.tasks.state import PARITY_TEST_FACTORS, parity_batch, parity_spec
 
 
 def test_adding_problem_markers_and_target():
@@ -65,7 +65,8 @@ def test_selective_copy_layout():
 
 
 def test_selective_copy_too_short_is_refused(make_cfg):
-    from bench.config import ConfigError, validate
+    from bench.config.errors import ConfigError
+    from bench.config.validate import validate
     with pytest.raises(ConfigError, match="data.seq_len=5: selective_copy needs seq_len > measure.copy_symbols=10"):
         validate(make_cfg(["measure=long_range", "measure.task=selective_copy", "data.seq_len=5"]))
 
@@ -166,7 +167,7 @@ def test_lstm_learns_parity_and_keeps_it_at_ten_times_the_length(make_cfg, tmp_p
 def test_lstm1997_keeps_its_forget_gate_open_through_training():
     """The 1997 cell: f = 1 before and after Adam steps (its forget block never moves), so the
     cell state is the constant error carousel c_t = c_{t-1} + i_t g_t, checked by an unroll."""
-    from bench.registry import build_model
+    from bench.cells.build import build_model
     torch.manual_seed(0)
     m = build_model("lstm1997", 3, 6)
     opt = torch.optim.Adam(m.parameters(), lr=0.05)

@@ -9,10 +9,11 @@ import math
 import pytest
 import torch
 
-from bench.cells import layer_stack
+from bench.cells.stack import layer_stack
 from bench.measures.gradients import profile_rows
-from bench.modern import log_g, parallel_scan, sequential_scan
-from bench.registry import build_model, family, spec
+from bench.cells.diagonal import log_g, parallel_scan, sequential_scan
+from bench.cells.build import build_model
+from bench.cells.registry import family, spec
 
 DIAGONAL = list(family("diagonal"))    # every registered diagonal cell (mingru, minlstm, lru, ...)
 MODERN = DIAGONAL + list(family("exponential"))
@@ -72,7 +73,7 @@ def test_layer_stack_keeps_the_path_and_the_function(cell):
 
 def paper_unroll(cell, m, x):
     """The single-layer forward pass from the papers' equations, step by step, written apart
-    from bench/modern.py (no log space, no stabiliser): (T, B, I) -> (T, B, H)."""
+    from bench/cells/diagonal.py (no log space, no stabiliser): (T, B, I) -> (T, B, H)."""
     sig, H, out = torch.sigmoid, m.hidden_size, []
     g = lambda v: torch.where(v >= 0, v + 0.5, sig(v))  # noqa: E731
     if cell == "lru":
@@ -128,7 +129,7 @@ def test_module_equals_the_papers_equations_unrolled(cell, scan):
 
 def test_slstm_stabiliser_keeps_large_preactivations_finite():
     """exp(f~) overflows float32 above 88; the stabilised cell does not."""
-    from bench.xlstm import SLSTM
+    from bench.cells.xlstm import SLSTM
     m = SLSTM(3, 4)
     with torch.no_grad():
         m.bias_ih_l0.fill_(200.0)
@@ -138,7 +139,7 @@ def test_slstm_stabiliser_keeps_large_preactivations_finite():
 
 def test_lru_ring_initialisation():
     """|lambda| on the ring [r_min, r_max], phases in [0, max_phase], gamma = sqrt(1 - |lambda|^2)."""
-    from bench.modern import LRU
+    from bench.cells.diagonal import LRU
     torch.manual_seed(0)
     m = LRU(2, 2000, r_min=0.4, r_max=0.8, max_phase=1.0)
     lam = torch.exp(m.log_lambda()).detach()
@@ -171,8 +172,8 @@ def test_gate_theory_is_exact_for_a_diagonal_recurrence(cell):
 def test_gate_theory_is_exact_for_the_lru():
     """The LRU's Jacobian is diag(lambda): its decay is log10 max |lambda| exactly, at every step.
     A ring far from 1 so that the decay is steep and the tolerance tight."""
-    from bench.modern import LRU
-    from bench.registry import spec as entry
+    from bench.cells.diagonal import LRU
+    from bench.cells.registry import spec as entry
     torch.manual_seed(1)
     model = LRU(4, 16, scan=False, r_min=0.5, r_max=0.9).double()
     x = torch.randn(300, 8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
@@ -194,7 +195,7 @@ def test_the_log_space_scan_has_a_gradient_floor_the_loop_has_not(cell):
     largest terms of its cumulative sums (about 1e-15 of the nearest), where the loop's goes on
     down; the signed minGRU's scan, through complex logs of a = 1 - 2z near 0, floors near 1e-12. So a scan cannot carry a gradient signal that has decayed below that floor. (The LRU
     on a ring of radius 0.3-0.7, so that its loop decays that far within the sequence.)"""
-    from bench.modern import LRU
+    from bench.cells.diagonal import LRU
     x = torch.randn(200, 8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     logs = {}
     for scan in (True, False):
@@ -220,13 +221,14 @@ def test_the_log_space_scan_has_a_gradient_floor_the_loop_has_not(cell):
 
 
 def test_scan_is_refused_where_there_is_one_path(make_cfg):
-    from bench.config import ConfigError, validate
+    from bench.config.errors import ConfigError
+    from bench.config.validate import validate
     with pytest.raises(ConfigError, match="model.scan=true with model.cell=lstm: lstm has one path only"):
         validate(make_cfg(["model.cell=lstm", "model.scan=true"]))
 
 
 def test_scan_default_is_recorded_and_hashed(make_cfg):
-    from bench.run import resolve
+    from bench.run.runner import resolve
     a, b = resolve(make_cfg(["model.cell=mingru"])), resolve(make_cfg(["model.cell=mingru", "model.scan=false"]))
     assert a.point["scan"] is True and b.point["scan"] is False and a.chash != b.chash
     assert resolve(make_cfg(["model.cell=mingru", "model.scan=true"])).chash == a.chash

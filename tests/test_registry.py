@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.config import ConfigError, validate
-from bench.device import effective_backend
-from bench.records import config_hash, point_config
-from bench.registry import FAMILIES, REGISTRY, build_model, family, spec, spec_of
-from bench.run import resolve
+from bench.config.errors import ConfigError
+from bench.config.validate import validate
+from bench.run.device import effective_backend
+from bench.run.records import config_hash, point_config
+from bench.cells.build import build_model
+from bench.cells.registry import FAMILIES, REGISTRY, family, spec, spec_of
+from bench.run.runner import resolve
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "model"
 

@@ -8,10 +8,9 @@ import time
 import pandas as pd
 import pytest
 
-import bench.measures as measures
 from analysis.load import load_store
-from bench.run import resolve, run_point
-from bench.store import point_path
+from bench.run.runner import resolve, run_point
+from bench.run.store import point_path
 from tests.conftest import ROOT, run_cli
 
 TINY = ["model.hidden_size=8", "data.batch_size=4", "model.input_size=4", "progress=false"]
@@ -52,9 +51,9 @@ def test_a_failing_point_becomes_a_row_and_a_rerun_retries_it(make_cfg, tmp_path
 
     def boom(point):
         raise RuntimeError("shape the backend refuses")
-    monkeypatch.setitem(measures.MEASURES, "gradients", boom)
-    import bench.run
-    monkeypatch.setattr(bench.run, "MEASURES", measures.MEASURES)
+    import dataclasses
+    from bench.measures.registry import MEASURES
+    monkeypatch.setitem(MEASURES, "gradients", dataclasses.replace(MEASURES["gradients"], measure=boom))
     assert run_point(cfg) == "failed"
     row = pd.read_parquet(point_path(tmp_path, resolve(cfg).chash))
     assert len(row) == 1 and row.loc[0, "status"] == "failed"
@@ -64,7 +63,7 @@ def test_a_failing_point_becomes_a_row_and_a_rerun_retries_it(make_cfg, tmp_path
 
 
 def test_out_of_memory_is_classified():
-    from bench.run import classify
+    from bench.run.runner import classify
     assert classify(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")) == "oom"
     assert classify(FloatingPointError("overflow")) == "overflow"
     assert classify(ValueError("nope")) == "failed"

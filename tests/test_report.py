@@ -7,8 +7,9 @@ import pytest
 
 import numpy as np
 
-from analysis.fits import bootstrap_mean, decay_summary, half_life, line_fit, wilson
-from analysis.report import CLAIM_STUDY, CLAIMS, main as report_main
+from analysis.reduce.fits import bootstrap_mean, decay_summary, half_life, line_fit, wilson
+from analysis.report.__main__ import main as report_main
+from analysis.report.claims import CLAIM_STUDY, CLAIMS
 from tests.synthetic import write_all
 
 
@@ -233,7 +234,7 @@ def test_fair_comparison_chooses_on_validation_and_says_why_runs_failed(tmp_path
 
 
 def test_failure_diagnosis_from_training_dynamics():
-    from analysis.sections.long_range import diagnosis
+    from analysis.report.sections.long_range import diagnosis
     run = lambda solved, clipped, far_near: pd.Series({"solved": solved, "clipped_fraction": clipped,  # noqa: E731
                                                        "trained_far_near": far_near})
     assert diagnosis(run(True, 0.9, 1e-20)) == "solved"

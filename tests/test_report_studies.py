@@ -4,7 +4,7 @@ known answers (tests/synthetic.py)."""
 import pandas as pd
 import pytest
 
-from analysis.report import main as report_main
+from analysis.report.__main__ import main as report_main
 
 
 def test_modern_section_tables_claims_and_intervals(tmp_path):
@@ -79,7 +79,7 @@ def profile_rows(cell, init, value, **keys):
 
 
 def test_gate_parity_pairs_rows_on_every_configuration_key():
-    from analysis.sections.gradients import parity
+    from analysis.reduce.gradients import parity
     g = pd.concat([profile_rows("lstm", "default", 1.0), profile_rows("lstm", "orthogonal", 3.0),
                    profile_rows("ref_lstm", "default", 1.0)], ignore_index=True)
     assert parity(g) == 0.0  # the orthogonal lstm has no ref_lstm twin; pairing it read 0.67
@@ -93,7 +93,7 @@ def half_life_rows(rows):
 
 
 def test_the_ladder_reads_only_the_default_init_at_the_size_where_the_bias_varied():
-    from analysis.sections.gradients import ladder_rows
+    from analysis.reduce.gradients import ladder_rows
     t = half_life_rows([("lstm", b, "default", 128, T, -0.1, -0.2) for b in (0, 1, 3) for T in (200, 800)]
                        + [("lstm", 0, "default", 128, 25, -0.1, -0.2),      # gradients study, one bias
                           ("lstm", 0, "default", 256, 200, -0.1, -0.2),     # depth/width study

@@ -70,7 +70,7 @@ def test_the_stage_end_to_end(tmp_path):
     """bench.suite on a selection preset: the tuning sweep, the choice, the reported seeds; the
     choice printed by analysis.select names one configuration per cell, without a seed."""
     store = tmp_path / "store"
-    r = run_cli(["bench.suite", "selection_smoke", f"results_dir={store}", "progress=false"])
+    r = run_cli(["bench.run.suite", "selection_smoke", f"results_dir={store}", "progress=false"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "2 configurations chosen by rule recipe" in r.stderr
     df = pd.concat(pd.read_parquet(p) for p in store.glob("*.parquet"))

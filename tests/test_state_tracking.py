@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.run import run_point
-from bench.tasks import (IGNORE, MOD_OPS, S3, STATE_TEST_LENGTHS, TASKS, modular_arithmetic_batch,
-                         parity_final_batch, word_s3_batch)
+from bench.run.runner import run_point
+from bench.tasks.registry import IGNORE, TASKS
+from bench.tasks.state import MOD_OPS, S3, STATE_TEST_LENGTHS, modular_arithmetic_batch, parity_final_batch, word_s3_batch
 
 
 def gen(seed=0):
@@ -54,7 +54,7 @@ def test_word_problem_labels_the_running_product_of_permutations():
 def test_s3_is_non_abelian_and_has_parity_as_a_quotient():
     """What the control relies on: S3 does not commute (no diagonal transition tracks it) and the
     sign of a permutation (its parity) is a homomorphism a signed diagonal cell can track."""
-    from bench.tasks import S3_TABLE
+    from bench.tasks.state import S3_TABLE
     assert any(S3_TABLE[a, b] != S3_TABLE[b, a] for a, b in itertools.product(range(6), repeat=2))
 
     def sign(p):
@@ -64,7 +64,7 @@ def test_s3_is_non_abelian_and_has_parity_as_a_quotient():
 
 
 def test_hs97_lengths_follow_the_paper():
-    from bench.tasks import adding_hs97_spread_batch
+    from bench.tasks.long_lag import adding_hs97_spread_batch
     x, y, lengths = adding_hs97_spread_batch(100, 500, gen(), 0.1)
     assert x.shape[0] == 110 and lengths.min() >= 100 and lengths.max() <= 110
     for b in range(0, 500, 7):
@@ -95,7 +95,8 @@ def test_state_task_point_rows(make_cfg, tmp_path, task):
 
 
 def test_varying_lengths_refuse_a_bidirectional_model(make_cfg):
-    from bench.config import ConfigError, validate
+    from bench.config.errors import ConfigError
+    from bench.config.validate import validate
     with pytest.raises(ConfigError, match="model.bidirectional=true with sequences of varying length"):
         validate(make_cfg(["measure=long_range", "measure.task=parity_final", "measure.min_len=3",
                            "data.seq_len=20", "model.bidirectional=true"]))
@@ -110,7 +111,7 @@ def test_signed_transition_lies_in_minus_one_one_and_tracks_parity_by_constructi
     """a = 1 - 2z: z = 0 keeps the state, z = 1 flips it. With weights that send bit 1 to z = 1
     and bit 0 to z = 0, h tracks parity exactly at any length (h in {0, c}); the unsigned minGRU's
     a = 1 - z in (0, 1) cannot flip a sign."""
-    from bench.registry import build_model
+    from bench.cells.build import build_model
     m = build_model("mingru_signed", 2, 1).double()
     with torch.no_grad():
         m.weight_ih_l0.copy_(torch.tensor([[-40.0, 40.0], [0.0, 0.0]]))  # k: bit 0 -> -40, 1 -> 40
@@ -124,8 +125,8 @@ def test_signed_transition_lies_in_minus_one_one_and_tracks_parity_by_constructi
 
 
 def test_slstm_official_forget_gate_init():
-    from bench.registry import build_model
-    from bench.xlstm import powerlaw_forget_bias
+    from bench.cells.build import build_model
+    from bench.cells.xlstm import powerlaw_forget_bias
     m = build_model("slstm", 3, 16, forget_gate="sigmoid")
     b = m.bias_ih_l0.detach()
     assert torch.allclose(b[16:32].double(), powerlaw_forget_bias(16), atol=1e-6)
@@ -136,6 +137,7 @@ def test_slstm_official_forget_gate_init():
 
 
 def test_forget_gate_is_refused_for_other_cells(make_cfg):
-    from bench.config import ConfigError, validate
+    from bench.config.errors import ConfigError
+    from bench.config.validate import validate
     with pytest.raises(ConfigError, match="model.forget_gate=sigmoid with model.cell=lstm: only for model.cell in"):
         validate(make_cfg(["model.cell=lstm", "model.forget_gate=sigmoid"]))

@@ -2,9 +2,9 @@
 import pandas as pd
 import pyarrow.parquet as pq
 
-from bench.records import STATUSES, to_frame
-from bench.run import resolve, run_point
-from bench.store import is_done, point_path, write_point
+from bench.run.records import STATUSES, to_frame
+from bench.run.runner import resolve, run_point
+from bench.run.store import is_done, point_path, write_point
 
 
 def test_round_trip_keeps_dtypes(tmp_path):
@@ -70,7 +70,7 @@ def test_records_carry_config_and_provenance(make_cfg, tmp_path):
 KILLED_WRITER = """
 import os, sys, time
 import pandas as pd
-import bench.store as store
+import bench.run.store as store
 def stall(src, dst):  # the temp file is complete and fsynced: stop right before the rename
     open(sys.argv[2], "w").close()
     time.sleep(600)
@@ -85,7 +85,7 @@ def test_kill_during_a_write_keeps_the_old_record_and_the_orphan_is_cleaned(tmp_
     import sys
     import time
 
-    from bench.store import clean_orphans
+    from bench.run.store import clean_orphans
     from tests.conftest import ROOT
     path = write_point(point_path(tmp_path, "abc"), pd.DataFrame({"t": range(3), "v": 1.0}))
     before = path.read_bytes()
@@ -106,14 +106,14 @@ def test_kill_during_a_write_keeps_the_old_record_and_the_orphan_is_cleaned(tmp_
 def test_a_live_writers_temp_file_is_not_an_orphan(tmp_path):
     import os
 
-    from bench.store import _host, clean_orphans
+    from bench.run.store import _host, clean_orphans
     live = tmp_path / f".abc.parquet.{_host()}.{os.getpid()}.deadbeef.tmp"
     live.write_bytes(b"in progress")
     assert clean_orphans(tmp_path) == 0 and live.exists()
 
 
 def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
-    import bench.store as store
+    import bench.run.store as store
     calls = []
     monkeypatch.setattr(store, "fsync_dir", lambda folder: calls.append(folder))
     write_point(point_path(tmp_path, "abc"), pd.DataFrame({"t": [0]}))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.survival import budget_check, kaplan_meier, median_steps
+from analysis.reduce.survival import budget_check, kaplan_meier, median_steps
 
 
 def test_one_budget_gives_the_plain_fraction_solved():

@@ -3,12 +3,13 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.registry import REGISTRY, build_model, spec
-from bench.config import ConfigError
-from bench.device import backend_context, effective_backend
+from bench.cells.build import build_model
+from bench.cells.registry import REGISTRY, spec
+from bench.config.errors import ConfigError
+from bench.run.device import backend_context, effective_backend
 from bench.measures.observe import count_flops, profile_step
 from bench.measures.throughput import rel_iqr
-from bench.run import resolve, run_point
+from bench.run.runner import resolve, run_point
 
 SMALL = ["measure=throughput", "model.input_size=8", "model.hidden_size=16", "data.seq_len=12",
          "data.batch_size=4", "measure.min_reps=3", "measure.min_time_s=0", "measure.warmup=1"]
@@ -175,9 +176,9 @@ def test_observed_backend_that_differs_fails_the_point(make_cfg, tmp_path, monke
     the suite's back): the point fails, naming both."""
     if not torch.backends.mkldnn.is_available():
         pytest.skip("no oneDNN in this torch build")
-    import bench.run
-    real = bench.run.backend_context
-    monkeypatch.setattr(bench.run, "backend_context", lambda backend, tf32=False: real("native", tf32))
+    import bench.run.runner
+    real = bench.run.runner.backend_context
+    monkeypatch.setattr(bench.run.runner, "backend_context", lambda backend, tf32=False: real("native", tf32))
     cfg = make_cfg([*SMALL, "model.cell=lstm", "measure.backend=onednn", f"results_dir={tmp_path}"])
     assert run_point(cfg) == "failed"
     err = pd.read_parquet(next(tmp_path.glob("*.parquet")))["error"].iloc[0]
@@ -186,8 +187,8 @@ def test_observed_backend_that_differs_fails_the_point(make_cfg, tmp_path, monke
 
 def test_loss_on_every_step_is_hashed_and_its_default_is_not(make_cfg):
     """measure.loss (added after throughput points were stored) keeps stored hashes at `last`."""
-    from bench.records import config_hash
-    from bench.run import resolve
+    from bench.run.records import config_hash
+    from bench.run.runner import resolve
     base = resolve(make_cfg(["measure=throughput"]))
     assert base.point["measure_loss"] == "last"
     legacy = {k: v for k, v in base.point.items() if k != "measure_loss"}   # a point stored before the key
@@ -197,7 +198,7 @@ def test_loss_on_every_step_is_hashed_and_its_default_is_not(make_cfg):
 
 
 def test_loss_on_every_step_trains_on_every_output(make_cfg, tmp_path):
-    from bench.run import run_point
+    from bench.run.runner import run_point
     cfg = make_cfg(["measure=throughput", "measure.loss=every", "model.hidden_size=8", "model.input_size=4",
                     "data.seq_len=6", "data.batch_size=3", "measure.min_reps=2", "measure.min_time_s=0",
                     "measure.warmup=1", "device=cpu", f"results_dir={tmp_path}"])

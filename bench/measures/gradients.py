@@ -20,10 +20,13 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
-from bench.cells import layer_stack
+from bench.cells.registry import spec_of
+from bench.cells.stack import layer_stack
+from bench.config.errors import ConfigError
+from bench.config.schema import GradientsConfig
 from bench.measures.point import Point, seeded_normal
+from bench.measures.registry import MeasureSpec, register_measure
 from bench.measures.theory import theory_columns
-from bench.registry import spec_of
 
 VERSION = 2  # 2: per-sample norms and the geometric mean; slowest-unit gate theory
 
@@ -126,3 +129,14 @@ def measure(point: Point) -> List[Dict]:
     x = seeded_normal((point.seq_len, point.batch_size, point.input_size), point.seed,
                       point.dtype, point.device)
     return profile_rows(model, x, point.seed, condition="init", theory=point.cfg.measure.theory)
+
+
+def check(cfg) -> None:
+    m = cfg.measure
+    if not (0 <= m.fit_start < m.fit_end <= 1):
+        raise ConfigError("measure.fit_start, measure.fit_end: need 0 <= fit_start < fit_end <= 1")
+
+
+# float64 by default, so that tiny gradients do not underflow (DESIGN, "gradients")
+register_measure(MeasureSpec("gradients", measure, VERSION, GradientsConfig, default_dtype="float64",
+                             finite=("grad_norm",), timed=False, check=check))

@@ -4,7 +4,7 @@ Recipe (config `measure.*`): the optimizer (`adam`, or the papers' `rmsprop` and
 gradient-norm clipping (`clip`), batch `data.batch_size`, hidden `model.hidden_size`, at most
 `steps` steps (stopping when solved), evaluated every `eval_every` steps on a held-out test
 batch and a validation batch, each from its own seed (SEED_OFFSETS). The task is the registry's
-entry (bench/tasks.py, TASKS): its generator, loss, readout and solved rule. The same point
+entry (bench/tasks/, TASKS): its generator, loss, readout and solved rule. The same point
 stores the model's gradient profile (`measure=gradients` rows) on task inputs at `condition=init`
 and `condition=trained`, under the fixed random projection of the readout
 (`loss_kind=random_projection`, comparable with the `gradients` measure) and, trained, under the
@@ -39,12 +39,15 @@ import statistics
 import torch
 from torch import Tensor, nn
 
-from bench.cells import layer_stack
+from bench.cells.registry import spec_of
+from bench.cells.stack import layer_stack
+from bench.config.errors import ConfigError
+from bench.config.schema import LongRangeConfig
 from bench.measures.gradients import profile_rows, readout
 from bench.measures.point import Point
-from bench.registry import spec_of
-from bench.tasks import (HS97_TOLERANCE, IGNORE, PARITY_TEST_FACTORS, STATE_TEST_LENGTHS, TASKS,
-                         TaskDef, parity_batch)
+from bench.measures.registry import MeasureSpec, positive, register_measure
+from bench.tasks.registry import TASKS, TaskDef
+from bench.tasks.state import PARITY_TEST_FACTORS, STATE_TEST_LENGTHS, parity_batch
 
 VERSION = 4  # 4: divergence stops training and is recorded; 3: validation batch, training dynamics
 PROFILE_BATCH = 32  # sequences of the held-out batch used for the gradient profiles
@@ -72,35 +75,6 @@ class TaskModel(nn.Module):
             last = out[lengths.to(out.device) - 1, torch.arange(out.shape[1], device=out.device)]
             return self.head(last[:, :self.core.hidden_size])         # (B, C)
         return self.head(readout(out, self.core.hidden_size, self.core.bidirectional))  # (B, C)
-
-
-def task_loss(task: TaskDef) -> Callable[[Tensor, Tensor], Tensor]:
-    if task.loss == "mse":
-        return nn.functional.mse_loss
-    return cross_entropy
-
-
-def cross_entropy(pred: Tensor, y: Tensor) -> Tensor:
-    """Per-step tasks: the mean over every step and sequence; final-label tasks: over sequences."""
-    if pred.dim() == 3:
-        return nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten())
-    return nn.functional.cross_entropy(pred, y)
-
-
-def judge(task: TaskDef, m, pred: Tensor, y: Tensor, loss: float) -> Tuple[bool, float]:
-    """(solved, accuracy) on a held-out batch, by the task's rule (NaN accuracy for `mse`)."""
-    if task.judge == "mse":
-        return loss < m.solve_mse, float("nan")
-    if task.judge == "hs97":  # Hochreiter & Schmidhuber: MSE under solve_mse and every sequence right
-        acc = ((pred - y).abs() < HS97_TOLERANCE).double().mean().item()
-        return loss < m.solve_mse and acc == 1.0, acc
-    if task.judge == "recall":
-        k = m.copy_symbols
-        acc = (pred[-k:].argmax(-1) == y[-k:]).double().mean().item()
-    else:  # every_step (positions without a label left out), final
-        labelled = y != IGNORE
-        acc = (pred.argmax(-1) == y)[labelled].double().mean().item()
-    return acc >= 0.99, acc
 
 
 def make_optimizer(m, params) -> torch.optim.Optimizer:
@@ -155,74 +129,97 @@ def state_generalisation(model: nn.Module, task: TaskDef, point: Point, to: Call
     return rows
 
 
-def measure(point: Point) -> List[Dict]:
-    m = point.cfg.measure
-    task = TASKS[m.task]
-    spec = task.spec(point.seq_len, m)
-    loss_fn = task_loss(task)
-    core = point.build_model(input_size=spec.input_size)
-    torch.manual_seed(point.seed)
-    model = TaskModel(core, spec.output_size, per_step=task.readout == "every").to(point.device, point.dtype)
-    to = lambda t: t if t is None else t.to(point.device, point.dtype if t.is_floating_point() else t.dtype)  # noqa: E731
+class Run:
+    """One training run of a point: the model, its held-out batches and the rows it produces."""
 
-    def draw(n: int, gen: torch.Generator):
-        return tuple(map(to, task.batch(point.seq_len, n, gen, m)))
+    def __init__(self, point: Point) -> None:
+        self.point, self.m = point, point.cfg.measure
+        self.task = TASKS[self.m.task]
+        self.spec = self.task.spec(point.seq_len, self.m)
+        self.core = point.build_model(input_size=self.spec.input_size)
+        torch.manual_seed(point.seed)
+        self.model = TaskModel(self.core, self.spec.output_size,
+                               per_step=self.task.readout == "every").to(point.device, point.dtype)
+        seed = point.seed
+        self.test = self.draw(self.m.test_size, torch.Generator().manual_seed(SEED_OFFSETS["test"] + seed))
+        self.val = self.draw(self.m.test_size, torch.Generator().manual_seed(SEED_OFFSETS["val"] + seed))
+        self.cols = {"input_size": self.spec.input_size}
+        self.rows: List[Dict] = []
+        self.elapsed, self.train_loss, self.norms, self.diverged = 0.0, float("nan"), [], None
 
-    test_x, test_y, test_len = draw(m.test_size, torch.Generator().manual_seed(SEED_OFFSETS["test"] + point.seed))
-    val_x, val_y, val_len = draw(m.test_size, torch.Generator().manual_seed(SEED_OFFSETS["val"] + point.seed))
-    train_gen = torch.Generator().manual_seed(SEED_OFFSETS["train"] + point.seed)
-    task_cols = {"input_size": spec.input_size}
-    profile_x = test_x[:, :PROFILE_BATCH]
-    rows = [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "init", m.flush_denormal)]
-    opt = make_optimizer(m, model.parameters())
-    elapsed, train_loss, norms, diverged = 0.0, float("nan"), [], None
+    def to(self, t: Optional[Tensor]) -> Optional[Tensor]:
+        p = self.point
+        return t if t is None else t.to(p.device, p.dtype if t.is_floating_point() else t.dtype)
 
-    def evaluate(step: int) -> bool:
-        with torch.no_grad():
-            pred = model(test_x, test_len)
-            test_loss = loss_fn(pred, test_y).item()
-            solved, acc = judge(task, m, pred, test_y, test_loss)
-            val_loss = loss_fn(model(val_x, val_len), val_y).item()
-        rows.append({"measure": "long_range", "task": m.task, "step": step,
-                     "train_loss": train_loss, "test_loss": test_loss, "test_acc": acc,
-                     "val_loss": val_loss, "solved": bool(solved), "elapsed_s": elapsed,
-                     "baseline_loss": spec.baseline_loss, **dynamics(norms, m.clip),
-                     **gate_saturation(core, test_x), **task_cols,
-                     "diverged": diverged is not None, "diverged_step": diverged})
-        norms.clear()
+    def draw(self, n: int, gen: torch.Generator) -> tuple:
+        return tuple(map(self.to, self.task.batch(self.point.seq_len, n, gen, self.m)))
+
+    def add(self, rows: List[Dict]) -> None:
+        self.rows += [{**r, **self.cols} for r in rows]
+
+    def profile(self, condition: str, task_loss: bool = False) -> None:
+        """The gradient profile on the first PROFILE_BATCH held-out sequences."""
+        x, y, lengths = self.test
+        fn = None
+        if task_loss:
+            targets = y[..., :PROFILE_BATCH] if self.task.readout == "every" else y[:PROFILE_BATCH]
+            fn = (self.model, self.task.loss, targets, None if lengths is None else lengths[:PROFILE_BATCH])
+        self.add(profile(self.core, x[:, :PROFILE_BATCH], self.point.seed, condition, self.m.flush_denormal, fn))
+
+    @torch.no_grad()
+    def evaluate(self, step: int) -> bool:
+        """One evaluation row (test and validation batches, the dynamics since the last one);
+        returns whether the task counts as solved."""
+        (x, y, lengths), (vx, vy, vlen) = self.test, self.val
+        pred = self.model(x, lengths)
+        test_loss = self.task.loss(pred, y).item()
+        solved, acc = self.task.solved(pred, y, test_loss, self.m)
+        self.add([{"measure": "long_range", "task": self.m.task, "step": step,
+                   "train_loss": self.train_loss, "test_loss": test_loss, "test_acc": acc,
+                   "val_loss": self.task.loss(self.model(vx, vlen), vy).item(), "solved": bool(solved),
+                   "elapsed_s": self.elapsed, "baseline_loss": self.spec.baseline_loss,
+                   **dynamics(self.norms, self.m.clip), **gate_saturation(self.core, x),
+                   "diverged": self.diverged is not None, "diverged_step": self.diverged}])
+        self.norms.clear()
         return bool(solved)
 
-    for step in range(m.steps + 1):
-        if step % m.eval_every == 0 or step == m.steps:
-            if (evaluate(step) and m.stop_when_solved) or step == m.steps:
-                break
-        t0 = time.perf_counter()
-        x, y, lengths = draw(point.batch_size, train_gen)
-        loss = loss_fn(model(x, lengths), y)
-        if not torch.isfinite(loss):  # diverged: the step and its loss are the record
-            train_loss, diverged = loss.item(), step
-            elapsed += time.perf_counter() - t0
-            evaluate(step)
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norms.append(nn.utils.clip_grad_norm_(model.parameters(), m.clip).item())  # before clipping
-        opt.step()
-        train_loss = loss.item()
-        elapsed += time.perf_counter() - t0
-    if diverged is not None:  # a diverged model has no trained profile or generalisation to read
-        return rows
-    if task.generalise == "factors":
-        rows += [{**r, **task_cols} for r in length_generalisation(model, point, to)]
-    elif task.generalise == "lengths":
-        rows += [{**r, **task_cols} for r in state_generalisation(model, task, point, to)]
-    rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal)]
-    per_step = task.readout == "every"
-    targets = test_y[..., :PROFILE_BATCH] if per_step else test_y[:PROFILE_BATCH]
-    lengths = None if test_len is None else test_len[:PROFILE_BATCH]
-    rows += [{**r, **task_cols} for r in profile(core, profile_x, point.seed, "trained", m.flush_denormal,
-                                                 (model, loss_fn, targets, lengths))]
-    return rows
+    def train(self) -> None:
+        """Steps until solved (`stop_when_solved`), the budget, or a loss that is not finite."""
+        m, opt = self.m, make_optimizer(self.m, self.model.parameters())
+        gen = torch.Generator().manual_seed(SEED_OFFSETS["train"] + self.point.seed)
+        for step in range(m.steps + 1):
+            if step % m.eval_every == 0 or step == m.steps:
+                if (self.evaluate(step) and m.stop_when_solved) or step == m.steps:
+                    return
+            t0 = time.perf_counter()
+            x, y, lengths = self.draw(self.point.batch_size, gen)
+            loss = self.task.loss(self.model(x, lengths), y)
+            if not torch.isfinite(loss):  # diverged: the step and its loss are the record
+                self.train_loss, self.diverged = loss.item(), step
+                self.elapsed += time.perf_counter() - t0
+                self.evaluate(step)
+                return
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.norms.append(nn.utils.clip_grad_norm_(self.model.parameters(), m.clip).item())  # before clipping
+            opt.step()
+            self.train_loss = loss.item()
+            self.elapsed += time.perf_counter() - t0
+
+
+def measure(point: Point) -> List[Dict]:
+    run = Run(point)
+    run.profile("init")
+    run.train()
+    if run.diverged is not None:  # a diverged model has no trained profile or generalisation to read
+        return run.rows
+    if run.task.generalise == "factors":
+        run.add(length_generalisation(run.model, point, run.to))
+    elif run.task.generalise == "lengths":
+        run.add(state_generalisation(run.model, run.task, point, run.to))
+    run.profile("trained")
+    run.profile("trained", task_loss=True)
+    return run.rows
 
 
 def dynamics(norms: List[float], clip: float) -> Dict:
@@ -274,3 +271,17 @@ def profile(core: nn.Module, x: Tensor, seed: int, condition: str, flushing: boo
     finally:
         torch.set_flush_denormal(flushing)
     return [{**r, "profile_dtype": "float64"} for r in rows]
+
+
+def check(cfg) -> None:
+    from bench.config.validate import check_task  # the task rules read the task registry
+    m = cfg.measure
+    for key in ("steps", "eval_every", "test_size", "copy_symbols"):
+        if m[key] < 1:
+            raise ConfigError(f"measure.{key}={m[key]}: must be a positive int")
+    positive(cfg, "lr", "clip", "solve_mse")
+    check_task(cfg)
+
+
+register_measure(MeasureSpec("long_range", measure, VERSION, LongRangeConfig, default_dtype="float32",
+                             finite=(), timed=False, check=check))  # a diverged run is a result

@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from bench.registry import build_model
+from bench.cells.build import build_model
 
 
 @dataclass
@@ -47,6 +47,12 @@ class Point:
                             nonlinearity=m.nonlinearity, scan=m.get("scan"), forget_gate=m.get("forget_gate"),
                             chrono_tmax=m.chrono_tmax or self.seq_len)
         return model.to(device=self.device, dtype=self.dtype)
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work, so that a clock read after it times the work."""
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 def seeded_normal(shape: Tuple[int, ...], seed: int, dtype: torch.dtype, device: str) -> Tensor:

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Tuple
 import torch
 from torch import Tensor, nn
 
-from bench.registry import CellSpec
+from bench.cells.registry import CellSpec
 
 State = Tuple[Tensor, ...]
 

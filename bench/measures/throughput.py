@@ -27,11 +27,13 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from bench.device import synchronize
+from bench.cells.registry import spec
+from bench.config.errors import ConfigError
+from bench.config.schema import ThroughputConfig
 from bench.measures.gradients import readout
 from bench.measures.observe import count_flops, profile_step
-from bench.measures.point import Point, seeded_normal
-from bench.registry import spec
+from bench.measures.point import Point, seeded_normal, synchronize
+from bench.measures.registry import MeasureSpec, positive, register_measure
 
 VERSION = 2  # bump when a change moves the numbers; stored points of another version are re-run
 CALIB_N = {"cpu": 512, "cuda": 8192}  # square matmul size for the peak calibration
@@ -190,3 +192,20 @@ def measure(point: Point) -> List[Dict]:
         for phase, ms in zip(("forward", "backward", "step"), times):
             rows.append({"phase": phase, "rep": rep, "time_ms": ms, "flops": flops[phase], **common})
     return rows
+
+
+def check(cfg) -> None:
+    m = cfg.measure
+    for key in ("min_reps", "max_reps"):
+        if m[key] < 1:
+            raise ConfigError(f"measure.{key}={m[key]}: must be a positive int")
+    if m.max_reps < m.min_reps:
+        raise ConfigError(f"measure.max_reps={m.max_reps} is below measure.min_reps={m.min_reps}: "
+                          "need max_reps >= min_reps")
+    if m.warmup < 0 or not 0 <= m.min_time_s < float("inf"):
+        raise ConfigError("measure.warmup and measure.min_time_s: must be >= 0 and finite")
+    positive(cfg, "noise_limit", "lr")
+
+
+register_measure(MeasureSpec("throughput", measure, VERSION, ThroughputConfig, default_dtype="float32",
+                             finite=("time_ms",), timed=True, check=check))

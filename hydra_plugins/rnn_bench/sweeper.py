@@ -14,30 +14,22 @@ import os
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-from bench import progress
-from bench.config import ConfigError
-
-
-@dataclass
-class BenchSweeperConf:
-    _target_: str = "hydra_plugins.rnn_bench.sweeper.BenchSweeper"
-    max_batch_size: Optional[int] = None
-    params: Optional[Dict[str, str]] = None
+from bench.config.errors import ConfigError, one_line
+from bench.run import progress
 
 
 class BenchSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        from bench.cli import one_line  # late: keeps torch out of Hydra's plugin scan
-        from bench.run import resolve
-        from bench.store import point_path
+        from bench.measures.registry import MEASURES  # late: keeps torch out of Hydra's plugin scan
+        from bench.run.runner import resolve
+        from bench.run.store import point_path
 
         loader = self.hydra_context.config_loader
         measures = set()
@@ -53,7 +45,7 @@ class BenchSweeper(BasicSweeper):
                 print(f"bench: error: {problem} (sweep point: {' '.join(overrides) or 'defaults'}); "
                       "nothing was run", file=sys.stderr)
                 sys.exit(2)
-        self.check_launcher(measures)
+        self.check_launcher({m for m in measures if MEASURES[m].timed}, measures)
         if self.config.get("progress", True):
             progress.start(len(batch), desc=f"sweep {self.config.measure.name}")
         if not self.in_process():
@@ -64,7 +56,7 @@ class BenchSweeper(BasicSweeper):
         return "BasicLauncher" in str(self.config.hydra.launcher.get("_target_", ""))
 
     def watch(self) -> None:
-        """Move the bar as records land: a point's file appears atomically (bench/store.py).
+        """Move the bar as records land: a point's file appears atomically (bench/run/store.py).
         On SLURM, also notice jobs that left the queue without a record (cancelled, timed out,
         node lost): without accounting (sacct) submitit cannot see that and would wait forever."""
         self._stop, self.jobs_gone = threading.Event(), False
@@ -106,14 +98,14 @@ class BenchSweeper(BasicSweeper):
             progress.set_done(sum(os.path.exists(p) for p in self.paths))
             self._watcher = None
 
-    def check_launcher(self, measures: set) -> None:
+    def check_launcher(self, timed: set, measures: set) -> None:
         """Timed measures are refused under launchers that run points side by side on one
         machine (their clocks would measure each other); a cluster launcher is fine. Judged on
         every point's measure, so a sweep over `measure=...` cannot slip a timed one through."""
         target = str(self.config.hydra.launcher.get("_target_", ""))
         local_parallel = "Joblib" in target or "LocalLauncher" in target
-        if local_parallel and "throughput" in measures:
-            print(f"bench: error: measure=throughput is timed and {target.rsplit('.', 1)[-1]} runs "
+        if local_parallel and timed:
+            print(f"bench: error: measure={', '.join(sorted(timed))} is timed and {target.rsplit('.', 1)[-1]} runs "
                   "points in parallel on this machine, which distorts the timings; use the basic "
                   "launcher (drop hydra/launcher=...) or a cluster launcher; nothing was run",
                   file=sys.stderr)
@@ -160,8 +152,8 @@ class BenchSweeper(BasicSweeper):
         if not folder:
             return ""
         import pandas as pd  # late: keeps the plugin scan light
-        from bench.run import resolve
-        from bench.store import point_path
+        from bench.run.runner import resolve
+        from bench.run.store import point_path
         try:
             path = point_path(job.cfg.results_dir, resolve(job.cfg).chash)
             row = pd.read_parquet(path, columns=["slurm_job_id", "error"]).iloc[0]

@@ -10,9 +10,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from bench.config import MODEL_DEFAULTS
-from bench.device import backend_context, denormal_context, effective_backend
-from bench.registry import REGISTRY
+from bench.config.schema import MODEL_DEFAULTS
+from bench.run.device import backend_context, denormal_context, effective_backend
+from bench.cells.registry import REGISTRY
 from bench.measures.gradients import profile_rows
 from bench.measures.point import Point
 from bench.measures.throughput import setup, training_step

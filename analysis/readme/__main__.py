@@ -1,0 +1,5 @@
+import sys
+
+from analysis.readme.docs import main
+
+sys.exit(main())

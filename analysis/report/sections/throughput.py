@@ -1,0 +1,270 @@
+"""Training cost: step time, tokens/s, FLOP/s against the measured peak, memory, cost ratios."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from analysis.load import of
+from analysis.reduce.throughput import cost_fit, points, ratio_interval, ratios
+from analysis.report.page import SectionResult
+from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
+from analysis.report.words import NAMES, describe
+
+TITLE, ANCHOR = "Training cost", "throughput"
+def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
+    tp = of(df, "throughput")
+    if tp.empty:
+        return None
+    p = points(tp)
+    quiet = p[~p["noisy"].astype(bool)]  # ratios only from points that passed the noise check
+    r = ratio_table(quiet)
+    crossover_claims: dict = {}
+    md = [INTRO, points_table(p, report), noise_line(p), ratio_digest(r, report), depth_table(p, quiet, report),
+          crossover(p, report, crossover_claims)]
+    fit = cost_fit(p)
+    if not fit.empty:
+        md.append(report.table("cost_fit", fit, "per-step cost fit time = a + b*seq_len"))
+    uni = p[~p["bidirectional"].astype(bool) & (p["num_layers"] == 1)]
+    md += [tokens_figure(p, report), lstm_rnn_figure(r, report), peak_figure(p, uni, report), memory_figure(uni, report)]
+    claims = {**crossover_claims, **claim_figures(p, r)}
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
+
+
+INTRO = ("One training step = forward (with the loss on the readout), backward, Adam step; each "
+        "repetition a row, medians here. FLOPs are analytic: per layer and direction, per step "
+        "FLOPs are counted by torch.utils.flop_counter on the step that runs (`flops_source` "
+        "flop_counter); fused kernels hide their matmuls from the counter, so there a formula "
+        "that a test holds to the counter's count on the native path within 1% gives them "
+        "(`formula`). Layer 0's input gradient is never computed, so training is under 3x "
+        "forward. The peak is a matmul of the same dtype timed inside the same point. "
+        "`backend`: the kernel observed in a profiled step (onednn/cudnn fused, or aten's native "
+        "loop; `measure_backend=native` forces it); a point whose observed kernel differs from "
+        "the requested one fails. Memory is read, not modelled: on CPU the peak of live bytes "
+        "allocated during one training step, from torch's allocation events (a profiled step of "
+        "its own, `peak_mem_source` cpu_allocation_events); on CUDA "
+        "torch.cuda.max_memory_allocated. The two are different quantities and are never drawn "
+        "on one axis. Ratios carry a 95% bootstrap interval over repetitions.\n")
+
+
+def points_table(p: pd.DataFrame, report) -> str:
+    cols = ["cell", "measure_backend", "backend", "device", "dtype", "input_size", "threads", "hidden_size", "num_layers", "bidirectional",
+            "seq_len", "batch_size", "median_forward_ms", "median_backward_ms", "median_step_ms",
+            "iqr_step_ms", "rel_iqr", "noisy", "tokens_per_s", "achieved_flops_per_s",
+            "fraction_of_peak", "flops_source", "peak_mem_bytes", "peak_mem_source", "params"]
+    if "scan" in p and p["scan"].notna().any():  # the diagonal cells' path (scan or loop)
+        cols.insert(2, "scan")
+    full = p[[c for c in cols if c in p]].sort_values([c for c in cols[:11] if c in p])
+    shown = pd.DataFrame({
+        "configuration": describe(full, ["cell", "measure_backend", "backend", "scan", "dtype", "input_size",
+                                         "threads", "hidden_size", "num_layers", "bidirectional", "batch_size"],
+                                  NAMES).values,
+        "T": full["seq_len"].values,
+        "step, ms (median, IQR)": [f"{a:.3g} ({b:.2g})" for a, b in zip(full["median_step_ms"], full["iqr_step_ms"])],
+        "tokens/s": full["tokens_per_s"].map("{:.3g}".format).values,
+        "FLOP/s (of matmul peak)": [f"{a:.3g} ({b:.0%})" for a, b in zip(full["achieved_flops_per_s"], full["fraction_of_peak"])],
+        "peak memory, MiB": (full["peak_mem_bytes"] / 2 ** 20).map("{:.3g}".format).values})
+    return report.table("throughput_points", full, "step time per point (ms, median and IQR over "
+                           "repetitions), rates and memory (the csv has forward and backward, sources, "
+                           "parameters)", shown=shown)
+
+
+def noise_line(p: pd.DataFrame) -> str:
+    noisy = p["rel_iqr"]
+    return (f"Noise: relative IQR of step time, median {noisy.median():.1%}, worst "
+              f"{noisy.max():.1%}; {int((p['attempt'] > 1).sum())} of {len(p)} points were "
+              f"re-measured and {int(p['noisy'].sum())} stayed above the limit (flagged `noisy`, "
+              "left out of the ratios).\n")
+
+
+def ratio_table(quiet: pd.DataFrame) -> pd.DataFrame:
+    """Step-time ratios at equal configuration: LSTM/RNN, GRU/RNN, bidirectional/unidirectional,
+    ref_lstm/lstm."""
+    r = pd.concat([ratios(quiet, "cell", "lstm", "rnn", "lstm/rnn (4x FLOPs)"),
+                   ratios(quiet, "cell", "gru", "rnn", "gru/rnn (3x FLOPs)"),
+                   ratios(quiet, "bidirectional", True, False, "bidirectional/unidirectional (2x)"),
+                   ratios(quiet, "cell", "ref_lstm", "lstm", "ref_lstm/lstm (Python loop vs fused)")])
+    if not r.empty:
+        r["bidirectional"] = r["bidirectional"].astype(bool)
+        r = r.sort_values(["ratio_kind", "measure_backend", "hidden_size", "num_layers", "bidirectional", "seq_len"])
+    return r
+
+
+def ratio_digest(r: pd.DataFrame, report) -> str:
+    if r.empty:
+        return ""
+    show = ["ratio_kind", "cell", "measure_backend", "hidden_size", "num_layers", "bidirectional",
+            "seq_len", "batch_size", "ratio", "ratio_lo", "ratio_hi", "rel_spread"]
+    return report.table("cost_ratios", r[[c for c in show if c in r.columns]], "step-time ratios "
+                        "at equal configuration (noisy points left out), beside the FLOP ratio; "
+                        "[ratio_lo, ratio_hi]: 95% bootstrap interval over repetitions; "
+                        "rel_spread: the two points' relative IQRs added")
+
+
+def depth_table(p: pd.DataFrame, quiet: pd.DataFrame, report) -> str:
+    layers = ratios(quiet[quiet["num_layers"].isin([1, p["num_layers"].max()])], "num_layers",
+                    p["num_layers"].max(), 1, "L layers / 1 layer") if quiet["num_layers"].nunique() > 1 else pd.DataFrame()
+    if layers.empty:
+        return ""
+    return report.table("depth_ratios", layers[["cell", "measure_backend", "hidden_size", "seq_len", "ratio"]],
+                        f"step time with {p['num_layers'].max()} layers over 1 layer")
+
+
+def tokens_figure(p: pd.DataFrame, report) -> str:
+    H = int(p.groupby("hidden_size")["seq_len"].nunique().sort_index(ascending=False).idxmax())
+    sub = p[(p["hidden_size"] == H)]
+    grid = sns.relplot(data=sub, x="seq_len", y="tokens_per_s", hue="cell", palette=CELL_PALETTE, style="measure_backend",
+                       col="num_layers", row="bidirectional", kind="line", marker="o", height=3,
+                       aspect=1.3, errorbar=None)
+    grid.set(yscale="log")
+    return report.figure("tokens_per_s", grid.figure, f"training tokens/s against seq_len, hidden {H} "
+                            f"(solid: default backend, dashed: native)")
+
+
+def lstm_rnn_figure(r: pd.DataFrame, report) -> str:
+    lr = r[r["ratio_kind"].str.startswith("lstm/rnn")] if not r.empty else r
+    if lr.empty or lr["hidden_size"].nunique() < 2:
+        return ""
+    named = lr.assign(backend=lr["measure_backend"].map(BACKEND_NAMES).fillna(lr["measure_backend"]))
+    ax = sns.lineplot(data=named, x="hidden_size", y="ratio", hue="backend", marker="o", errorbar=("pi", 100))
+    sns.move_legend(ax, "lower right", title="backend asked for", fontsize="small")
+    ax.axhline(4, color="k", ls="--", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set(ylabel="LSTM / RNN step time", xlabel="hidden size")
+    ax.set_title("An LSTM step costs " + ", ".join(f"{g['ratio'].median():.2f}x ({b})" for b, g in named.groupby("backend"))
+                 + "\nan RNN's, median; dashed: 4x the FLOPs", fontsize="medium")
+    return report.figure("lstm_rnn_ratio", ax.figure, "LSTM/RNN step-time ratio against hidden "
+                            "size; dashed: the 4x FLOP ratio; band: range over the other keys "
+                            "(seq_len, batch, direction)")
+
+
+def peak_figure(p: pd.DataFrame, uni: pd.DataFrame, report) -> str:
+    grid = sns.catplot(data=uni, x="cell", y="fraction_of_peak", hue="backend", col="hidden_size",
+                       kind="bar", estimator="median", errorbar=("pi", 100), height=3, aspect=1.1)
+    grid.set_axis_labels("cell", "FLOP/s / measured matmul peak")
+    return report.figure("fraction_of_peak", grid.figure, "achieved training FLOP/s as a fraction of "
+                            f"the matmul peak measured in the same point (median peak "
+                            f"{p['calib_flops_per_s'].median() / 1e9:.0f} GFLOP/s); 1 layer, "
+                            "unidirectional; bars: median, whiskers: range over seq_len and batch")
+
+
+def memory_figure(uni: pd.DataFrame, report) -> str:
+    reading = uni["peak_mem_source"].map({"cpu_allocation_events": "CPU allocations",
+                                          "cuda_max_memory_allocated": "CUDA max allocated"})
+    grid = sns.relplot(data=uni.assign(peak_mib=uni["peak_mem_bytes"] / 2 ** 20,
+                                       reading=reading.fillna(uni["peak_mem_source"])),
+                       x="seq_len", y="peak_mib", hue="cell", palette=CELL_PALETTE, style="backend", col="hidden_size",
+                       row="reading", kind="line", marker="o", errorbar=None, height=3, aspect=1.2,
+                       facet_kws={"sharey": False})
+    grid.set_titles("{row_name}, hidden {col_name}")
+    grid.set_axis_labels("sequence length", "peak memory (MiB)")
+    lstm = uni[uni["cell"] == "lstm"].pivot_table(index=["hidden_size", "seq_len", "batch_size"], columns="backend",
+                                                  values="peak_mem_bytes", aggfunc="median")
+    fused = [b for b in ("onednn", "cudnn") if b in lstm.columns]
+    if fused and "native" in lstm.columns:
+        m = (lstm[fused[0]] / lstm["native"]).dropna()
+        grid.figure.suptitle(f"Peak memory grows with seq_len; the fused LSTM ({fused[0]}) holds {m.min():.2f}x to "
+                             f"{m.max():.2f}x the native loop's", y=1.02)
+    return report.figure("memory", grid.figure, "peak memory of a training step against seq_len "
+                            "(1 layer, unidirectional); one row per reading (CPU: peak of live bytes "
+                            "allocated during the step, from torch's allocation events; CUDA: "
+                            "max_memory_allocated), never mixed on one axis")
+
+
+def claim_figures(p: pd.DataFrame, r: pd.DataFrame) -> dict:
+    """The figures the scorecard quotes from this section."""
+    claims = {}
+    lr = r[r["ratio_kind"].str.startswith("lstm/rnn")] if not r.empty else r
+    if not lr.empty:
+        parts = [f"{b} {g['ratio'].median():.2f}x ({g['ratio'].min():.2f} to {g['ratio'].max():.2f}, "
+                 f"{len(g)} configurations; widest 95% interval of one configuration "
+                 f"{(g['ratio_hi'] - g['ratio_lo']).max():.2f})" for b, g in lr.groupby("measure_backend")]
+        claims["slower"] = ("LSTM/RNN step time, median (range): " + ", ".join(parts) +
+                            "; FLOP ratio 4x (by construction of the cells)")
+    bi = r[r["ratio_kind"].str.startswith("bidirectional")] if not r.empty else r
+    if not bi.empty:
+        prm = p.groupby(["cell", "bidirectional", "hidden_size", "num_layers", "input_size"])["params"].first().unstack("bidirectional")
+        pr = (prm[True] / prm[False]).dropna() if {True, False} <= set(prm.columns) else pd.Series(dtype=float)
+        claims["bidir"] = (f"step time bidirectional/unidirectional {bi['ratio'].median():.2f}x "
+                           f"({bi['ratio'].min():.2f} to {bi['ratio'].max():.2f}, {len(bi)} configurations)"
+                           + (f"; parameters {pr.min():.2f}x (by construction)" if len(pr) and pr.min() == pr.max()
+                              else f"; parameters {pr.min():.2f}x to {pr.max():.2f}x" if len(pr) else ""))
+    return claims
+
+
+BACKEND_NAMES = {"auto": "default: oneDNN LSTM, native RNN", "native": "native loop for both"}
+PATH_STYLE = {"onednn": "-", "cudnn": "-", "native": ":", "loop": "--", "scan": "-."}
+
+
+def crossover_figure(g: pd.DataFrame, report, title: str, caption: str) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, d in g.sort_values("seq_len").groupby("path"):
+        cell, kind = name.split(" ", 1)
+        style = dict(color=CELL_PALETTE.get(cell), ls=PATH_STYLE.get(kind, "-"), marker=CELL_MARKERS.get(cell, "o"),
+                     ms=4, label=name)
+        axes[0].plot(d["seq_len"], d["median_step_ms"], **style)
+        axes[1].plot(d["seq_len"], d["peak_mem_bytes"] / 2 ** 20, **style)
+    for ax, ylabel in zip(axes, ["training step, ms (median)", "peak memory, MiB (measured)"]):
+        ax.set(xscale="log", yscale="log", xlabel="sequence length", ylabel=ylabel)
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
+    fig.suptitle(f"Training step against sequence length: {title}")
+    return report.figure("crossover", fig, caption)
+
+
+def crossover(p: pd.DataFrame, report, claims: dict) -> str:
+    """Step time and memory against seq_len per cell and path (fused kernel, native loop,
+    parallel scan, sequential loop): where the scan overtakes, and what memory it pays."""
+    p = p.copy()
+    if "scan" not in p or p["scan"].isna().all() or p["seq_len"].nunique() < 4:
+        return ""
+    path = np.where(p["scan"].isna(), p["backend"].astype(str),
+                    np.where(p["scan"].astype(str).str.lower() == "true", "scan", "loop"))
+    p["path"] = p["cell"].astype(str) + " " + path
+    keys = ["hidden_size", "batch_size", "dtype", "device"]
+    for k, g in p.groupby(keys, dropna=False):
+        k = (*k[:3], str(g["device_name"].iloc[0]) if "device_name" in g else k[3])
+        if g["seq_len"].nunique() < 4 or g["scan"].notna().sum() == 0:
+            continue
+        md = []
+        times = g.set_index(["seq_len", "path"])["step_times"]
+        mem = g.set_index(["seq_len", "path"])["peak_mem_bytes"]
+        fused = "lstm onednn" if (g["path"] == "lstm onednn").any() else "lstm cudnn"
+        rows = []
+        for cell in sorted(g.loc[g["scan"].notna(), "cell"].unique()):
+            for num, den in ((f"{cell} scan", f"{cell} loop"), (f"{cell} scan", fused), (f"{cell} loop", fused)):
+                for T in sorted(g["seq_len"].unique()):
+                    if (T, num) in times.index and (T, den) in times.index:
+                        a, b = times[(T, num)], times[(T, den)]
+                        lo, hi = ratio_interval(a, b)
+                        rows.append({"comparison": f"{num} / {den}", "seq_len": int(T),
+                                     "ratio": float(np.median(a) / np.median(b)), "ratio_lo": lo, "ratio_hi": hi,
+                                     "memory_ratio": float(mem[(T, num)] / mem[(T, den)])})
+        ratios = pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "memory_ratio"])
+        md.append(report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len (below 1: "
+                               "the first is faster), median over repetitions with its 95% bootstrap "
+                               "interval [ratio_lo, ratio_hi]; memory_ratio: measured peak memory, first "
+                               "over second"))
+        parts = []
+        for comparison, c in ratios[ratios["comparison"].str.endswith(fused)].groupby("comparison", sort=True):
+            c = c.sort_values("seq_len")
+            won, last = c[c["ratio_hi"] < 1], c.iloc[-1]
+            path = " ".join(comparison.split()[:2])
+            parts.append(f"{path} {'overtakes the fused LSTM from T=' + str(int(won['seq_len'].min())) if len(won) else 'never overtakes the fused LSTM'} "
+                         f"(x{last.ratio:.2f} [{last.ratio_lo:.2f}, {last.ratio_hi:.2f}] at T={int(last.seq_len)}, "
+                         f"memory x{last.memory_ratio:.2f})")
+        if parts:
+            claims["scan"] = (f"step time against the fused LSTM ({fused.split()[1]}), ratio [95% CI] and "
+                              "measured memory at the longest seq_len: " + "; ".join(parts))
+        scans = ratios[ratios["comparison"].str.contains(" scan / ") & ratios["comparison"].str.endswith(fused)]
+        title = ("a parallel scan overtakes the fused LSTM" if (scans["ratio_hi"] < 1).any()
+                 else "no parallel scan overtakes the fused LSTM")
+        md.insert(0, crossover_figure(g, report, f"{title} ({k[3]}, {k[2]})",
+                                      f"step time and memory against seq_len, hidden {k[0]}, batch {k[1]}, "
+                                      f"{k[2]}: colour = cell, line = path (solid: fused kernel; dotted: "
+                                      "native loop of torch.nn; dashed: the cell's own sequential loop; "
+                                      "dash-dot: parallel scan)"))
+        return "\n".join(md)
+    return ""

@@ -1,0 +1,5 @@
+import sys
+
+from bench.ab.runner import main
+
+sys.exit(main())

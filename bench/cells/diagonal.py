@@ -1,0 +1,351 @@
+"""The diagonal recurrent cells, in plain PyTorch, with their registry entries: minGRU and
+minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"), the signed-transition minGRU (the
+state-tracking control) and the LRU (Orvieto et al. 2023), which train by parallel scan (sLSTM,
+which keeps a nonlinear recurrence, is bench/cells/xlstm.py).
+
+Both drop the hidden state from their gates, so the recurrence is diagonal and linear in h:
+
+    h_t = a_t * h_{t-1} + b_t,     a_t, b_t in (0, 1] x (0, inf), functions of x_t only.
+
+minGRU: z = sigmoid(k), a = 1 - z, b = z * g(h~). minLSTM: f' = f / (f + i), i' = i / (f + i),
+a = f', b = i' * g(h~), with f = sigmoid(k_f), i = sigmoid(k_i). g(x) = x + 1/2 for x >= 0,
+sigmoid(x) below: positive, so that b has a logarithm (the paper's log-space form).
+
+Two paths compute the same h from the same log-space coefficients (log a, log b):
+- `scan=True`: Heinsen's (2023) parallel scan, log h_t = a*_t + logcumsumexp_t(log b - a*),
+  a* = cumsum(log a): O(log T) depth, the whole sequence in a few tensor ops;
+- `scan=False`: the sequential loop h = a h + b, one step at a time.
+tests/test_modern.py holds them equal to float64 rounding, outputs and gradients.
+
+The module keeps torch.nn.LSTM's call contract and parameter naming (weight_ih_l{k}[_reverse],
+bias_ih_l{k}[_reverse]; there is no weight_hh: nothing multiplies h but the diagonal a_t), so
+stacking, bidirectional passes, layer_stack and the init schemes work as for the classic cells.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from bench.cells.registry import CellSpec, State, StepFn, register
+from bench.cells.stack import run_stack, suffixes
+
+
+def log_g(x: Tensor) -> Tensor:
+    """log g(x), g(x) = x + 1/2 (x >= 0), sigmoid(x) (x < 0): continuous and positive."""
+    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+def parallel_scan(log_a: Tensor, log_b: Tensor, h0: Optional[Tensor] = None) -> Tensor:
+    """h_t = a_t h_{t-1} + b_t for all t at once, in log space (Heinsen 2023); (T, B, H)."""
+    a_star = torch.cumsum(log_a, dim=0)
+    h = torch.exp(a_star + torch.logcumsumexp(log_b - a_star, dim=0))
+    return h if h0 is None else h + torch.exp(a_star) * h0
+
+
+def sequential_scan(log_a: Tensor, log_b: Tensor, h0: Optional[Tensor] = None) -> Tensor:
+    """The same recurrence one step at a time."""
+    # unbind, not a[t]: indexing would make backward build a (T, B, H) zero tensor per step,
+    # O(T^2) work that the loop would be charged for (as in bench/cells/classic.py's ReferenceLSTM)
+    a, b = log_a.exp().unbind(0), log_b.exp().unbind(0)
+    h = torch.zeros_like(b[0]) if h0 is None else h0
+    out: List[Tensor] = []
+    for a_t, b_t in zip(a, b):
+        h = a_t * h + b_t
+        out.append(h)
+    return torch.stack(out)
+
+
+class DiagonalRNN(nn.Module):
+    """Shared body of the diagonal cells: input projections of G blocks, then the scan."""
+
+    GATES = 0  # blocks of the input projection
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, scan: bool = True) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.bidirectional, self.scan = num_layers, bidirectional, scan
+        self.num_directions = 2 if bidirectional else 1
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            for suffix in self._suffixes(layer):
+                self.register_parameter(f"weight_ih{suffix}",
+                                        nn.Parameter(torch.empty(self.GATES * hidden_size, layer_input)))
+                self.register_parameter(f"bias_ih{suffix}", nn.Parameter(torch.empty(self.GATES * hidden_size)))
+        self.reset_parameters()
+
+    def _suffixes(self, layer: int) -> List[str]:
+        return suffixes(layer, self.num_directions)
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)  # as torch.nn.GRU
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        """(log a, log b) from the input projection (..., G*H)."""
+        raise NotImplementedError
+
+    def transition(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        """(a, b) in linear space, h_t = a_t h_{t-1} + b_t: what the loop and the single step use."""
+        log_a, log_b = self.coefficients(proj)
+        return log_a.exp(), log_b.exp()
+
+    def keep(self, x: Tensor, layer: int = 0, suffix: str = "_l0") -> Tensor:
+        """|a_t|, the magnitude of the factor h_{t-1} is multiplied by (the memory gate), for input
+        x (T, B, I)."""
+        proj = x @ getattr(self, f"weight_ih{suffix}").T + getattr(self, f"bias_ih{suffix}")
+        return self.transition(proj)[0].abs()
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        if input.dim() != 3 or input.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: input must be (T, B, {self.input_size}), "
+                             f"got {tuple(input.shape)}")
+        def one(x: Tensor, suffix: str, index: int) -> Tensor:
+            proj = x @ getattr(self, f"weight_ih{suffix}").T + getattr(self, f"bias_ih{suffix}")
+            return self.recur(proj, None if hx is None else hx[index])
+
+        output, h_n = run_stack(input, self.num_layers, self.num_directions, one)
+        return output, torch.stack(h_n)
+
+
+    def recur(self, proj: Tensor, h0: Optional[Tensor]) -> Tensor:
+        """h for every step (T, B, H) from the input projection, by the path `scan` selects."""
+        log_a, log_b = self.coefficients(proj)
+        return (parallel_scan if self.scan else sequential_scan)(log_a, log_b, h0)
+
+
+class MinGRU(DiagonalRNN):
+    """minGRU: h_t = (1 - z_t) h_{t-1} + z_t g(h~_t), z_t = sigmoid(W_z x_t + b_z)."""
+
+    GATES = 2  # z, h~
+
+    def coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        k, h_tilde = proj.chunk(2, dim=-1)
+        return -F.softplus(k), -F.softplus(-k) + log_g(h_tilde)   # log(1 - z), log z + log g
+
+
+class MinLSTM(DiagonalRNN):
+    """minLSTM: h_t = f'_t h_{t-1} + i'_t g(h~_t), f' = f / (f + i), i' = i / (f + i)."""
+
+    GATES = 3  # f, i, h~
+
+    def coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        k_f, k_i, h_tilde = proj.chunk(3, dim=-1)
+        diff = F.softplus(-k_f) - F.softplus(-k_i)                 # log i - log f
+        return -F.softplus(diff), -F.softplus(-diff) + log_g(h_tilde)  # log f', log i' + log g
+
+
+class SignedMinGRU(MinGRU):
+    """minGRU with a signed transition: a_t = 1 - 2 z_t in (-1, 1), b_t = z_t g(h~_t).
+
+    The control of the state-tracking study (Grazzi et al. 2025, "Unlocking State-Tracking in
+    Linear RNNs Through Negative Eigenvalues"): identical to minGRU but for the transition's
+    range; z_t = 0 keeps h, z_t = 1 flips its sign and adds g(h~). A transition in [0, 1] cannot
+    track parity at every length with finite precision; one in [-1, 1] can.
+
+    The loop runs in linear space (exact). The scan carries the signs in complex logarithms,
+    log a = log|a| + i pi [a < 0], through the same log-space scan as the LRU's, and keeps the
+    real part (the imaginary part is rounding); tests/test_modern.py holds the two paths equal.
+    """
+
+    def transition(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        k, h_tilde = proj.chunk(2, dim=-1)
+        z = torch.sigmoid(k)
+        return 1 - 2 * z, z * torch.exp(log_g(h_tilde))
+
+    def coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        a, b = self.transition(proj)
+        log_a = torch.complex(torch.log(a.abs()), math.pi * (a < 0).to(a.dtype))
+        return log_a, torch.log(b)
+
+    def recur(self, proj: Tensor, h0: Optional[Tensor]) -> Tensor:
+        if self.scan:
+            log_a, log_b = self.coefficients(proj)
+            h = parallel_scan(log_a, log_b.to(log_a.dtype), None if h0 is None else h0.to(log_a.dtype))
+            return h.real
+        a, b = self.transition(proj)
+        out: List[Tensor] = []
+        h = torch.zeros_like(b[0]) if h0 is None else h0
+        for a_t, b_t in zip(a.unbind(0), b.unbind(0)):  # unbind: see sequential_scan
+            h = a_t * h + b_t
+            out.append(h)
+        return torch.stack(out)
+
+
+class LRU(nn.Module):
+    """The Linear Recurrent Unit (Orvieto et al. 2023), one block per layer and direction:
+
+        u_t = gelu(W_ih x_t + b_ih)                       (the pointwise MLP before the recurrence)
+        h_t = lambda * h_{t-1} + gamma * (B u_t)          (complex, diagonal, time-invariant)
+        y_t = Re(C h_t) + D u_t                           (the layer's output, real, H wide)
+
+    lambda = exp(-exp(nu) + i exp(theta)): the stable exponential parameterisation, |lambda| < 1 for
+    every nu. Ring initialisation: |lambda| uniform on the ring r_min <= |lambda| <= r_max (by
+    area), phase uniform on [0, max_phase]; gamma = sqrt(1 - |lambda|^2) (log-parameterised) keeps
+    the state's scale at init. Defaults are the paper's long-range settings (r_min 0.9, r_max 0.999,
+    max_phase pi/10). The state has H complex units; B and C are complex (real and imaginary
+    parameters), so every matmul is real and FlopCounterMode sees it (LRU.flops).
+
+    Where the paper's block puts the MLP after the recurrence, here it sits before it, so that one
+    layer is nonlinear in its input (a stack of blocks is the same sequence of operations); a
+    linear recurrence with a linear readout alone could not form the products the long-lag tasks
+    need. Both paths of the recurrence are those of the other diagonal cells: `scan=True` Heinsen's
+    log-space scan on complex logs, `scan=False` the loop (tests/test_modern.py holds them equal).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, scan: bool = True, r_min: float = 0.9,
+                 r_max: float = 0.999, max_phase: float = math.pi / 10) -> None:
+        super().__init__()
+        if not 0 <= r_min < r_max < 1:
+            raise ValueError(f"LRU: ring radii must satisfy 0 <= r_min < r_max < 1, got {r_min}, {r_max}")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.bidirectional, self.scan = num_layers, bidirectional, scan
+        self.num_directions = 2 if bidirectional else 1
+        self.ring = (r_min, r_max, max_phase)
+        H = hidden_size
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else H * self.num_directions
+            for suffix in suffixes(layer, self.num_directions):
+                shapes = {"weight_ih": (H, layer_input), "bias_ih": (H,), "nu": (H,), "theta": (H,),
+                          "gamma": (H,), "weight_b_re": (H, H), "weight_b_im": (H, H),
+                          "weight_c_re": (H, H), "weight_c_im": (H, H), "weight_d": (H, H)}
+                for name, shape in shapes.items():
+                    self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r_min, r_max, max_phase = self.ring
+        H = self.hidden_size
+        for name, p in self.named_parameters():
+            kind = name.rsplit("_l", 1)[0]
+            with torch.no_grad():
+                if kind in ("weight_ih", "bias_ih"):
+                    bound = 1.0 / math.sqrt(getattr(self, "weight_ih" + name[name.rindex("_l"):]).shape[1])
+                    nn.init.uniform_(p, -bound, bound)
+                elif kind == "nu":    # |lambda|^2 uniform on [r_min^2, r_max^2]: uniform by area
+                    u = torch.rand(H) * (r_max ** 2 - r_min ** 2) + r_min ** 2
+                    p.copy_(torch.log(-0.5 * torch.log(u)))
+                elif kind == "theta":
+                    p.copy_(torch.log(max_phase * torch.rand(H).clamp_min(1e-4)))
+                elif kind in ("weight_b_re", "weight_b_im"):
+                    nn.init.normal_(p, std=1.0 / math.sqrt(2 * H))
+                elif kind in ("weight_c_re", "weight_c_im", "weight_d"):
+                    nn.init.normal_(p, std=1.0 / math.sqrt(H))
+        for name, p in self.named_parameters():   # gamma after nu, whatever the order
+            if name.startswith("gamma"):
+                with torch.no_grad():
+                    lam_abs = torch.exp(-torch.exp(getattr(self, name.replace("gamma", "nu"))))
+                    p.copy_(0.5 * torch.log1p(-lam_abs ** 2))
+
+    def log_lambda(self, suffix: str = "_l0") -> Tensor:
+        """log lambda = -exp(nu) + i exp(theta), (H,) complex."""
+        return torch.complex(-torch.exp(getattr(self, f"nu{suffix}")), torch.exp(getattr(self, f"theta{suffix}")))
+
+    def drive(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
+        """(u, gamma * B u) for input x (..., I): the real MLP output and the complex drive."""
+        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        u = F.gelu(x @ p("weight_ih").T + p("bias_ih"))
+        scale = torch.exp(p("gamma"))
+        return u, torch.complex(u @ p("weight_b_re").T * scale, u @ p("weight_b_im").T * scale)
+
+    def readout(self, h: Tensor, u: Tensor, suffix: str = "_l0") -> Tensor:
+        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        return h.real @ p("weight_c_re").T - h.imag @ p("weight_c_im").T + u @ p("weight_d").T
+
+    def keep(self, x: Tensor, suffix: str = "_l0") -> Tensor:
+        """|lambda| broadcast to (T, B, H): the singular values of the diagonal Jacobian."""
+        return torch.exp(-torch.exp(getattr(self, f"nu{suffix}"))).expand(*x.shape[:2], self.hidden_size)
+
+    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        if input.dim() != 3 or input.shape[-1] != self.input_size:
+            raise ValueError(f"LRU: input must be (T, B, {self.input_size}), got {tuple(input.shape)}")
+        if hx is not None:
+            raise ValueError("LRU: an initial state is not supported (the state is complex); pass hx=None")
+        run = parallel_scan if self.scan else sequential_scan
+
+        def one(x: Tensor, suffix: str, index: int) -> Tensor:
+            u, b = self.drive(x, suffix)
+            log_a = self.log_lambda(suffix).expand_as(b)
+            return self.readout(run(log_a, torch.log(b)), u, suffix)
+
+        output, h_n = run_stack(input, self.num_layers, self.num_directions, one)
+        return output, torch.stack(h_n)
+
+    @staticmethod
+    def params(input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False) -> int:
+        """Per layer and direction: W_ih and b_ih (H*(in + 1)), nu, theta, gamma (3H), B, C (2 x 2H^2),
+        D (H^2)."""
+        D, H = (2 if bidirectional else 1), hidden_size
+        return sum(D * (H * ((input_size if k == 0 else D * H) + 4) + 5 * H * H) for k in range(num_layers))
+
+    @staticmethod
+    def flops(input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, seq_len: int,
+              batch_size: int) -> Tuple[int, int]:
+        """(forward, backward) matmul FLOPs: per token, layer and direction 2*H*in_k (W_ih) and
+        5 x 2*H*H (B re/im, C re/im, D) forward; backward the weight gradients (as many) and the
+        input gradients of the five H x H matmuls, plus W_ih's except at layer 0."""
+        D, H, TB = (2 if bidirectional else 1), hidden_size, seq_len * batch_size
+        fwd = bwd = 0
+        for k in range(num_layers):
+            in_k = input_size if k == 0 else D * H
+            layer_fwd = (2 * H * in_k + 10 * H * H) * TB
+            fwd += D * layer_fwd
+            bwd += D * (layer_fwd + 10 * H * H * TB + (2 * H * in_k * TB if k > 0 else 0))
+        return fwd, bwd
+
+
+# --- registry entries -------------------------------------------------------------------------
+
+def _diagonal_step(layer: nn.Module) -> StepFn:
+    w, b = layer.weight_ih_l0, layer.bias_ih_l0
+
+    def step(x: Tensor, s: State) -> State:
+        a, b_t = layer.transition(x @ w.T + b)
+        return (a * s[0] + b_t,)
+    return step
+
+
+def _diagonal(cls):
+    def build(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh", scan=True):
+        return cls(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, scan=scan)
+    return build
+
+
+DIAGONAL_INITS = frozenset({"default", "xavier"})
+register(CellSpec("mingru", "diagonal", MinGRU, _diagonal(MinGRU), gates=2, state_size=1,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  recurrent_matrix=False, inits=DIAGONAL_INITS,
+                  description="minGRU (Feng et al. 2024): diagonal, parallel scan or loop"))
+register(CellSpec("minlstm", "diagonal", MinLSTM, _diagonal(MinLSTM), gates=3, state_size=1,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  recurrent_matrix=False, inits=DIAGONAL_INITS,
+                  description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))
+
+register(CellSpec("mingru_signed", "diagonal", SignedMinGRU, _diagonal(SignedMinGRU), gates=2, state_size=1,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=False,
+                  recurrent_matrix=False, inits=DIAGONAL_INITS,
+                  description="minGRU with a signed transition a_t = 1 - 2 z_t in (-1, 1): the "
+                              "state-tracking control (Grazzi et al. 2025); loop or complex-log scan"))
+
+
+def _lru_step(layer: nn.Module) -> StepFn:
+    """State (Re h, Im h): the complex state as two real tensors, so the Jacobian tools apply."""
+    log_lam = layer.log_lambda()
+
+    def step(x: Tensor, s: State) -> State:
+        _, b = layer.drive(x)
+        h = torch.exp(log_lam) * torch.complex(s[0], s[1]) + b
+        return h.real, h.imag
+    return step
+
+
+register(CellSpec("lru", "diagonal", LRU, _diagonal(LRU), gates=1, state_size=2, step=_lru_step,
+                  keep=lambda layer, x: layer.keep(x), scan=True, recurrent_matrix=False,
+                  inits=frozenset({"default"}), param_count=LRU.params, flop_count=LRU.flops,
+                  description="LRU (Orvieto et al. 2023): complex diagonal, ring init, parallel scan or loop"))

@@ -1,0 +1,91 @@
+"""`python -m bench.run.suite NAME [overrides]`: run a preset from conf/experiment/.
+
+A preset that lists `suite: [a, b, ...]` runs each named preset in turn, each as its own
+`python -m bench -m experiment=...` (a fresh Hydra sweep); any other preset runs as itself.
+A preset with a `select:` block is a nested-selection stage: its tuning presets (`select.tune`)
+run first (stored points are skipped), then `python -m analysis.select` chooses each group's
+configuration by `select.rule` on those tuning seeds, and every chosen configuration runs at the
+reported seeds (`select.seeds`). The exit code is the worst of the sweeps'.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import yaml
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "conf" / "experiment"
+# overrides that say how to run, not what: passed to the sweeps but not to the selection's hashes
+HOW = ("results_dir=", "force=", "progress=", "hydra/", "hydra.")
+
+
+def load(name: str) -> dict:
+    path = EXPERIMENTS / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+        raise SystemExit(f"bench.run.suite: no preset {name!r} in conf/experiment/ (known: {', '.join(known)})")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def members(name: str) -> List[str]:
+    """The presets a name runs, in order: a suite's members (recursively), a selection stage's
+    tuning presets then the stage itself, or the preset alone."""
+    preset = load(name)
+    if preset.get("suite"):
+        return [m for s in preset["suite"] for m in members(s)]
+    if preset.get("select"):
+        return [m for s in preset["select"].get("tune", []) for m in members(s)] + [name]
+    return [name]
+
+
+def sweep(args: List[str]) -> int:
+    return subprocess.call([sys.executable, "-m", "bench", "-m", *args])
+
+
+def run_selection(name: str, argv: List[str]) -> int:
+    """Choose on the tuning seeds, then run every chosen configuration at the reported seeds."""
+    select = load(name)["select"]
+    seeds = [int(s) for s in select["seeds"]]
+    store = next((a.split("=", 1)[1] for a in argv if a.startswith("results_dir=")), "results/store")
+    what = [a for a in argv if not a.startswith(HOW)]
+    out = subprocess.run([sys.executable, "-m", "analysis.select", store, "--rule", select["rule"],
+                          "--from", *select["tune"], "--", *what], text=True, stdout=subprocess.PIPE)
+    if out.returncode != 0:
+        return out.returncode
+    chosen = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    print(f"bench.run.suite: {name}: {len(chosen)} configurations chosen by rule {select['rule']}; "
+          f"each at seeds {seeds[0]}..{seeds[-1]}", file=sys.stderr, flush=True)
+    worst = 0
+    for overrides in chosen:
+        rc = sweep([*overrides, f"seed={','.join(map(str, seeds))}", *argv])
+        if rc == 2:
+            return rc
+        worst = max(worst, rc)
+    return worst
+
+
+def main(argv: List[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    worst, start, presets = 0, time.monotonic(), members(argv[0])
+    for preset in presets:
+        print(f"bench.run.suite: experiment={preset}", file=sys.stderr, flush=True)
+        if load(preset).get("select"):
+            rc = run_selection(preset, argv[1:])
+        else:
+            rc = sweep([f"experiment={preset}", *argv[1:]])
+        if rc == 2:  # refused before any work: the remaining presets would be refused too
+            return rc
+        worst = max(worst, rc)
+    print(f"bench.run.suite: {argv[0]}: {len(presets)} presets in {(time.monotonic() - start) / 60:.1f} min, "
+          f"exit {worst}", file=sys.stderr)
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
