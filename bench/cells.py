@@ -149,6 +149,8 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
     extra = {"nonlinearity": model.nonlinearity} if isinstance(model, nn.RNN) else {}
     if hasattr(model, "scan"):  # the diagonal cells keep their path (bench/modern.py)
         extra["scan"] = model.scan
+    if hasattr(model, "path"):
+        extra.update(path=model.path, chunk=model.chunk)
     if hasattr(model, "forget_gate"):  # sLSTM keeps its forget-gate form (bench/xlstm.py)
         extra["forget_gate"] = model.forget_gate
     for layer in range(model.num_layers):

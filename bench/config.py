@@ -13,12 +13,15 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from bench.recurrence import PATHS
 from bench.registry import INITS, REGISTRY, family
 from bench.tasks import TASK_KEYS, TASKS
 
 # The `model.cell` choices are the registered cells (bench/registry.py).
 Cell = Enum("Cell", {name: name for name in REGISTRY}, type=str)
 Init = Enum("Init", {name: name for name in INITS}, type=str)
+# The `model.path` choices: how a diagonal cell runs its recurrence (bench/recurrence.py).
+RecurrencePath = Enum("RecurrencePath", {name: name for name in PATHS}, type=str)
 
 
 class Nonlinearity(str, Enum):
@@ -81,6 +84,11 @@ class ModelConfig:
     # Diagonal cells (mingru, minlstm, lru): true = parallel scan, false = sequential loop;
     # null = the cell's default (scan). Refused for cells with one path only.
     scan: Optional[bool] = None
+    # Diagonal cells: the recurrence's path, bench/recurrence.py PATHS (loop and scan are what
+    # model.scan false and true name; fused_loop, chunked, cpp, compiled the linear-space
+    # kernels); null = what model.scan says. chunk: the chunked path's C (null: DEFAULT_CHUNK).
+    path: Optional[RecurrencePath] = None
+    chunk: Optional[int] = None
     # sLSTM's forget gate: exponential (null: the paper's equations) or sigmoid (the official
     # xLSTM code's, with its bias and recurrent-weight initialisation; bench/xlstm.py).
     forget_gate: Optional[str] = None
@@ -170,7 +178,7 @@ LSTM_FAMILY = set(family("lstm"))
 # Model keys added after records were first stored: at these values they are left out of the
 # configuration hash (bench/records.py), so that stored points keep their hashes.
 MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None,
-                  "param_budget": None, "scan": None, "forget_gate": None}
+                  "param_budget": None, "scan": None, "forget_gate": None, "path": None, "chunk": None}
 # The same for measure keys, by their record column; per measure (the rows they are filled into).
 MEASURE_DEFAULTS = {"throughput": {"measure_loss": "last"},
                     "long_range": {"measure_optimizer": "adam", "measure_min_len": None,
@@ -279,6 +287,7 @@ def validate_model(m: DictConfig) -> None:
     if m.scan is not None and entry.scan is None:
         raise ConfigError(f"model.scan={str(m.scan).lower()} with model.cell={cell}: {cell} has one "
                           f"path only (model.scan is for {', '.join(n for n, e in REGISTRY.items() if e.scan is not None)})")
+    validate_path(m, cell, entry)
     if m.forget_gate is not None:
         if entry.forget_gates is None:
             users = [n for n, e in REGISTRY.items() if e.forget_gates is not None]
@@ -300,6 +309,27 @@ def validate_model(m: DictConfig) -> None:
     if m.param_budget is not None and m.param_budget < entry.params(m.input_size, 1, m.num_layers, m.bidirectional):
         raise ConfigError(f"model.param_budget={m.param_budget}: below the smallest {cell} "
                           f"({entry.params(m.input_size, 1, m.num_layers, m.bidirectional)} parameters at hidden_size=1)")
+
+
+def validate_path(m: DictConfig, cell: str, entry) -> None:
+    """model.path and model.chunk against the cell's paths (CellSpec.paths) and model.scan."""
+    path = _value(m.get("path"))
+    if path is not None:
+        if not entry.paths:
+            raise ConfigError(f"model.path={path} with model.cell={cell}: {cell} has one path only "
+                              f"(model.path is for {', '.join(n for n, e in REGISTRY.items() if e.paths)})")
+        if path not in entry.paths:
+            raise ConfigError(f"model.path={path} with model.cell={cell}: allowed for {cell}: {', '.join(entry.paths)}")
+        if m.scan is not None and path != ("scan" if m.scan else "loop"):
+            raise ConfigError(f"model.path={path} with model.scan={str(m.scan).lower()}: model.scan names "
+                              f"path {'scan' if m.scan else 'loop'}; set one of the two")
+    chunk = m.get("chunk")
+    if chunk is not None:
+        if path != "chunked":
+            raise ConfigError(f"model.chunk={chunk} with model.path={path}: the chunk size is for "
+                              "model.path=chunked only")
+        if chunk < 1:
+            raise ConfigError(f"model.chunk={chunk}: must be a positive int")
 
 
 def validate_on_device(cfg: DictConfig, device: str) -> None:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from bench.cells import LSTM1997, ReferenceLSTM, lstm_cell, step_flops
 from bench.init_schemes import apply_init
 from bench.modern import LRU, MinGRU, MinLSTM, SignedMinGRU
+from bench.recurrence import PATHS
 from bench.xlstm import FORGET_GATES, SLSTM, slstm_cell
 
 State = Tuple[Tensor, ...]
@@ -44,6 +45,8 @@ class CellSpec:
         cells): (layer, x) -> the factor a_t multiplying h_{t-1}, (T, B, H).
     scan: the cell's default for `model.scan` (True: parallel scan, False: loop), or None where
         the cell has one path only.
+    paths: the `model.path` values the cell runs (bench/recurrence.py PATHS), empty where it has
+        one path only.
     forget_gates: the `model.forget_gate` forms a cell takes (its default first), or None.
     recurrent_matrix: whether the cell has W_hh (the parameter and FLOP counts, the spectrum).
     param_count, flop_count: for a cell whose weights are not G gate blocks of (W_ih, W_hh) (the
@@ -62,6 +65,7 @@ class CellSpec:
     nonlinearities: Tuple[str, ...] = ("tanh",)
     keep: Optional[Callable[[nn.Module, Tensor], Tensor]] = None
     scan: Optional[bool] = None
+    paths: Tuple[str, ...] = ()
     recurrent_matrix: bool = True
     param_count: Optional[Callable[..., int]] = None
     flop_count: Optional[Callable[..., Tuple[int, int]]] = None
@@ -142,11 +146,15 @@ def family(name: str) -> Tuple[str, ...]:
 def build_model(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                 bidirectional: bool = False, forget_bias: Optional[float] = None, init: str = "default",
                 gain: float = 1.0, nonlinearity: str = "tanh", chrono_tmax: Optional[int] = None,
-                scan: Optional[bool] = None, forget_gate: Optional[str] = None) -> nn.Module:
+                scan: Optional[bool] = None, forget_gate: Optional[str] = None,
+                path: Optional[str] = None, chunk: Optional[int] = None) -> nn.Module:
     """The registered model for `cell`, initialised by `init` (bench/init_schemes.py). The caller
-    seeds torch's generator first (bench.measures.point.Point.build_model)."""
+    seeds torch's generator first (bench.measures.point.Point.build_model). `path` (a diagonal
+    cell's `model.path`, bench/recurrence.py PATHS) overrides `scan`; `chunk` is the chunked path's C."""
     s = spec(cell)
     extra = {} if s.scan is None else {"scan": s.scan if scan is None else scan}
+    if s.scan is not None and path is not None:
+        extra.update(path=path, chunk=chunk)
     if s.forget_gates is not None:
         extra["forget_gate"] = forget_gate or s.forget_gates[0]
     model = s.builder(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
@@ -230,23 +238,25 @@ def _diagonal_step(layer: nn.Module) -> StepFn:
 
 
 def _diagonal(cls):
-    def build(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh", scan=True):
-        return cls(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, scan=scan)
+    def build(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh", scan=True,
+              path=None, chunk=None):
+        return cls(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, scan=scan,
+                   path=path, chunk=chunk)
     return build
 
 
 DIAGONAL_INITS = frozenset({"default", "xavier"})
 register(CellSpec("mingru", "diagonal", MinGRU, _diagonal(MinGRU), gates=2, state_size=1,
-                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minGRU (Feng et al. 2024): diagonal, parallel scan or loop"))
 register(CellSpec("minlstm", "diagonal", MinLSTM, _diagonal(MinLSTM), gates=3, state_size=1,
-                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))
 
 register(CellSpec("mingru_signed", "diagonal", SignedMinGRU, _diagonal(SignedMinGRU), gates=2, state_size=1,
-                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=False,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=False, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minGRU with a signed transition a_t = 1 - 2 z_t in (-1, 1): the "
                               "state-tracking control (Grazzi et al. 2025); loop or complex-log scan"))
@@ -265,6 +275,7 @@ def _lru_step(layer: nn.Module) -> StepFn:
 
 register(CellSpec("lru", "diagonal", LRU, _diagonal(LRU), gates=1, state_size=2, step=_lru_step,
                   keep=lambda layer, x: layer.keep(x), scan=True, recurrent_matrix=False,
+                  paths=tuple(p for p in PATHS if p != "compiled"),  # complex: nothing for inductor to fuse
                   inits=frozenset({"default"}), param_count=LRU.params, flop_count=LRU.flops,
                   description="LRU (Orvieto et al. 2023): complex diagonal, ring init, parallel scan or loop"))
 
