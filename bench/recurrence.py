@@ -29,7 +29,7 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -44,6 +44,17 @@ KERNEL_OF_PATH = {"fused_loop": "loop", "chunked": "chunked", "cpp": "cpp", "com
 # set it; tests/benchmarks/test_paths.py re-measures the candidates), not derived.
 DEFAULT_CHUNK = 64
 BUILD_DIR = Path(__file__).resolve().parent.parent / "build" / "torch_extensions"
+# Passes over (T, B, H) of each kernel, (forward, backward), as bench.measures.observe.ByteCounter
+# counts them (each op reads its operands and writes its outputs once), for T >> C >> 1:
+#   loop     forward addcmul a step (a_t, b_t, h_{t-1} read, h_t written) 4; backward the same
+#            in reverse 4, grad a = g * h_prev 3;
+#   chunked  forward (1) addcmul and a product update per step over the chunks 4 + 3, (3) addcmul 4;
+#            backward the same 11, grad a 3;
+#   cpp      forward a, b read, h written 3; backward a, h, dh read, g, grad a written 5.
+# Memory traffic is lower where caches hold an operand: h_{t-1} was written a step ago, and the
+# chunked kernel's running (T/C, B, H) states fit in L2 at T = 4096, so from DRAM the loop moves
+# 3 + 6, the chunked 5 + 8, the C++ op 3 + 5 (tests/test_recurrence.py holds PASSES to the counter).
+PASSES = {"loop": (4, 7), "chunked": (11, 14), "cpp": (3, 5)}
 
 Kernel = Callable[[Tensor, Tensor, Optional[Tensor], bool, Tensor, int], Tensor]
 
@@ -281,6 +292,12 @@ def compiled(fn: Callable) -> Callable:
     if fn not in _COMPILED:
         _COMPILED[fn] = torch.compile(fn, dynamic=True)
     return _COMPILED[fn]
+
+
+def recurrence_bytes(kernel: str, T: int, N: int, itemsize: int) -> Tuple[int, int]:
+    """(forward, backward) bytes the kernel's ops read and write for (T, N) coefficients (PASSES)."""
+    fwd, bwd = PASSES[kernel]
+    return fwd * T * N * itemsize, bwd * T * N * itemsize
 
 
 def _conj(x: Tensor) -> Tensor:

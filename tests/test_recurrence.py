@@ -120,3 +120,21 @@ def test_the_loop_kernel_is_one_op_a_step():
         h.sum().backward()
     assert sum(n.startswith("addcmul") for n in fwd.names) == 49
     assert sum(n.startswith("addcmul") for n in bwd.names) == 49
+
+
+@pytest.mark.parametrize("kernel", list(rec.PASSES))
+def test_the_passes_formula_is_what_the_byte_counter_counts(kernel):
+    """bench/recurrence.py PASSES, held to ByteCounter on the kernel alone (T >> C >> 1: within 3%)."""
+    from bench.measures.observe import ByteCounter
+    T, N = 4096, 64
+    a, b = torch.rand(T, N, requires_grad=True), torch.randn(T, N, requires_grad=True)
+    dh = torch.randn(T, N)
+    path = {"loop": "fused_loop", "chunked": "chunked", "cpp": "cpp"}[kernel]
+    if kernel == "cpp" and rec.cpp_kernel() is not None:
+        pytest.skip(f"the C++ op cannot be built here: {rec.cpp_kernel()}")
+    with ByteCounter() as fwd:
+        h = recurrence(a, b, path=path, chunk=64)
+    with ByteCounter() as bwd:
+        h.backward(dh)
+    want = rec.recurrence_bytes(kernel, T, N, 4)
+    assert fwd.total == pytest.approx(want[0], rel=0.03) and bwd.total == pytest.approx(want[1], rel=0.03)
