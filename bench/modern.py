@@ -130,12 +130,17 @@ class DiagonalRNN(nn.Module):
             outputs = []
             for direction, suffix in enumerate(self._suffixes(layer)):
                 x = layer_input if direction == 0 else layer_input.flip(0)
-                proj = x @ getattr(self, f"weight_ih{suffix}").T + getattr(self, f"bias_ih{suffix}")
+                w, bias = getattr(self, f"weight_ih{suffix}"), getattr(self, f"bias_ih{suffix}")
+                # the kernel paths add the bias inside the GEMM (addmm: one pass over the
+                # (T, B, G*H) projection fewer) and skip the copy of a lone direction's output;
+                # loop and scan stay the ops their stored points were measured with
+                legacy = self.path in LEGACY_PATHS
+                proj = x @ w.T + bias if legacy else F.linear(x, w, bias)
                 h0 = None if hx is None else hx[layer * self.num_directions + direction]
                 h = self.recur(proj, h0)
                 h_n.append(h[-1])
                 outputs.append(h if direction == 0 else h.flip(0))
-            layer_input = torch.cat(outputs, dim=-1)
+            layer_input = outputs[0] if len(outputs) == 1 and not legacy else torch.cat(outputs, dim=-1)
         return layer_input, torch.stack(h_n)
 
 
