@@ -27,7 +27,6 @@ import hashlib
 import os
 import shutil
 import sys
-import warnings
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple
 
@@ -262,12 +261,7 @@ def cpp_kernel() -> Optional[str]:
         return _CPP["error"]
 
 
-def _cpp(a: Tensor, b: Tensor, h0: Optional[Tensor], reverse: bool, out: Tensor, chunk: int) -> Tensor:
-    out.copy_(torch.ops.rnn_bench.linrec(a, b, h0, reverse))  # only the fallback-free tests use out
-    return out
-
-
-KERNELS: Dict[str, Kernel] = {"loop": _loop, "chunked": _chunked, "cpp": _cpp}
+KERNELS: Dict[str, Kernel] = {"loop": _loop, "chunked": _chunked}  # cpp: the op itself, forward and backward
 
 
 def kernel_of(path: str) -> str:
