@@ -334,6 +334,10 @@ def validate_path(m: DictConfig, cell: str, entry) -> None:
 
 def validate_on_device(cfg: DictConfig, device: str) -> None:
     """Rules that need the resolved device."""
+    path = _value(cfg.model.get("path"))
+    if path in ("cpp", "compiled") and device != "cpu":
+        raise ConfigError(f"model.path={path} with device={device}: its C++ recurrence runs on the CPU only "
+                          "(allowed there: loop, fused_loop, scan, chunked)")
     if cfg.measure.get("tf32", False) and device != "cuda":
         raise ConfigError(f"measure.tf32=true: TF32 is a CUDA math mode, not available on "
                           f"device={device} (allowed there: measure.tf32=false)")

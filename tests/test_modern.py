@@ -339,3 +339,11 @@ def test_path_and_chunk_are_refused_where_they_do_not_apply(make_cfg, overrides,
     from bench.config import ConfigError, validate
     with pytest.raises(ConfigError, match=message):
         validate(make_cfg(overrides))
+
+
+def test_the_cpp_paths_are_refused_off_the_cpu(make_cfg):
+    from bench.config import ConfigError, validate_on_device
+    for path in ("cpp", "compiled"):
+        with pytest.raises(ConfigError, match=f"model.path={path} with device=cuda: its C\\+\\+ recurrence"):
+            validate_on_device(make_cfg(["model.cell=mingru", f"model.path={path}"]), "cuda")
+    validate_on_device(make_cfg(["model.cell=mingru", "model.path=chunked"]), "cuda")
