@@ -14,9 +14,10 @@ Two paths compute the same h from the same log-space coefficients (log a, log b)
 - `scan=True` (`path=scan`): Heinsen's (2023) parallel scan, log h_t = a*_t + logcumsumexp_t(log b - a*),
   a* = cumsum(log a): O(log T) depth, the whole sequence in a few tensor ops;
 - `scan=False` (`path=loop`): the sequential loop h = a h + b, one step at a time, under autograd.
-The other `model.path` values (`fused_loop`, `chunked`, `cpp`) take the coefficients in linear
-space (`linear_coefficients`) to the kernels of bench/recurrence.py, for every diagonal cell,
-the LRU's complex recurrence included. tests/test_modern.py holds every path equal to the loop to
+The other `model.path` values (`fused_loop`, `chunked`, `cpp`, `compiled`: the same with the
+coefficients compiled by torch.compile) take the coefficients in linear space
+(`linear_coefficients`) to the kernels of bench/recurrence.py, for every diagonal cell, the LRU's
+complex recurrence included (all but `compiled`). tests/test_modern.py holds every path equal to the loop to
 float64 rounding, outputs and gradients.
 
 The module keeps torch.nn.LSTM's call contract and parameter naming (weight_ih_l{k}[_reverse],
