@@ -11,7 +11,8 @@ import pandas as pd
 from bench.config.schema import MEASURE_DEFAULTS, MODEL_DEFAULTS
 
 CONFIG_COLUMNS = ["cell", "input_size", "hidden_size", "num_layers", "bidirectional", "forget_bias",
-                  "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "scan", "forget_gate", "seq_len", "batch_size", "device",
+                  "init", "gain", "nonlinearity", "chrono_tmax", "param_budget", "scan", "path", "chunk",
+                  "forget_gate", "seq_len", "batch_size", "device",
                   "dtype", "seed"]
 
 
@@ -43,6 +44,9 @@ def load_store(store: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) 
             df[key] = default
         elif default is not None:
             df[key] = df[key].where(df[key].notna(), default)
+    if "scan" in df.columns:  # diagonal-cell points stored before model.path: the path scan names
+        named = df["scan"].notna() & df["path"].isna()
+        df.loc[named, "path"] = np.where(df.loc[named, "scan"].astype(str).str.lower() == "true", "scan", "loop")
     for col in ("measure", "status"):
         if col not in df.columns:
             raise StoreError(f"the record store {store} has no `{col}` column: not an rnn-bench store")

@@ -14,6 +14,7 @@ from bench.measures.gradients import profile_rows
 from bench.cells.diagonal import log_g, parallel_scan, sequential_scan
 from bench.cells.build import build_model
 from bench.cells.registry import family, spec
+from bench.cells.recurrence import PATHS
 
 DIAGONAL = list(family("diagonal"))    # every registered diagonal cell (mingru, minlstm, lru, ...)
 MODERN = DIAGONAL + list(family("exponential"))
@@ -57,6 +58,40 @@ def test_scan_and_loop_agree_outputs_and_gradients(cell, layers, bidir):
     rtol, atol = (1e-7, 1e-9) if cell == "mingru_signed" else (1e-10, 1e-13)
     for g_scan, g_loop in zip(*grads):
         assert torch.allclose(g_scan, g_loop, rtol=rtol, atol=atol * g_loop.abs().max().item())
+
+
+KERNEL_PATHS = [p for p in PATHS if p not in ("loop", "scan")]  # the linear-space kernels
+CELL_PATHS = [(c, p) for c in DIAGONAL for p in spec(c).paths if p != "loop"]
+
+
+@pytest.mark.parametrize("cell,path", CELL_PATHS)
+@pytest.mark.parametrize("layers,bidir", [(1, False), (2, True)])
+def test_every_path_equals_the_loop_outputs_and_gradients(cell, path, layers, bidir):
+    """Every `model.path` of every diagonal cell (CellSpec.paths: the LRU's complex recurrence has
+    all but `compiled`) against today's loop in float64, with an initial state where the cell
+    takes one; T = 70 is not a multiple of the chunk, so the chunked path runs its leftover steps.
+    (The signed cell's log-space scan is held looser below, as in the scan-loop test above.)"""
+    torch.manual_seed(0)
+    loop = build_model(cell, 5, 8, layers, bidir, path="loop").double()
+    other = build_model(cell, 5, 8, layers, bidir, path=path, chunk=16).double()
+    other.load_state_dict(loop.state_dict())
+    x = torch.randn(70, 3, 5, dtype=torch.float64, requires_grad=True)
+    hx = None if cell == "lru" else torch.randn(layers * (2 if bidir else 1), 3, 8, dtype=torch.float64,
+                                                 requires_grad=True)
+    outs, grads = [], []
+    for model in (loop, other):
+        out, h_n = model(x, hx)
+        ((out ** 2).sum() + (h_n ** 3).sum()).backward()
+        outs.append(torch.cat([out.flatten(), h_n.flatten()]).detach())
+        grads.append([x.grad.clone()] + ([] if hx is None else [hx.grad.clone()])
+                     + [p.grad.clone() for p in model.parameters()])
+        x.grad = None
+        if hx is not None:
+            hx.grad = None
+    assert torch.allclose(outs[1], outs[0], rtol=1e-12, atol=1e-13 * outs[0].abs().max().item())
+    rtol, atol = (1e-7, 1e-9) if (cell, path) == ("mingru_signed", "scan") else (1e-10, 1e-12)
+    for g_other, g_loop in zip(*grads):
+        assert torch.allclose(g_other, g_loop, rtol=rtol, atol=atol * g_loop.abs().max().item())
 
 
 @pytest.mark.parametrize("cell", MODERN)
@@ -270,3 +305,49 @@ def test_the_loops_do_not_index_the_sequence(cell):
     out, _ = model(torch.randn(24, 2, 3))
     names = graph_nodes(out.grad_fn)
     assert names["SelectBackward0"] <= 4 and names["UnbindBackward0"] >= 1
+
+
+def test_path_keeps_the_hashes_that_scan_stored(make_cfg):
+    """model.path=loop and =scan are the points model.scan=false and =true stored before the key
+    existed (same hash, and `path` recorded all the same); every other path is a new point, and
+    the chunked path records its C."""
+    from bench.run.records import config_hash
+    from bench.cells.recurrence import DEFAULT_CHUNK
+    from bench.run.runner import resolve
+    base = ["model.cell=mingru"]
+    for scan, path in (("true", "scan"), ("false", "loop")):
+        old = resolve(make_cfg(base + [f"model.scan={scan}"]))
+        new = resolve(make_cfg(base + [f"model.path={path}"]))
+        legacy = {k: v for k, v in old.point.items() if k not in ("path", "chunk")}  # stored before model.path
+        assert new.chash == old.chash == config_hash(legacy)
+        assert new.point["path"] == old.point["path"] == path and new.point["scan"] is (scan == "true")
+    assert resolve(make_cfg(base)).point["path"] == "scan"      # the cell's default, recorded
+    chunked = resolve(make_cfg(base + ["model.path=chunked"]))
+    assert chunked.point["chunk"] == DEFAULT_CHUNK and chunked.point["scan"] is None
+    assert resolve(make_cfg(base + ["model.path=chunked", f"model.chunk={DEFAULT_CHUNK}"])).chash == chunked.chash
+    hashes = {resolve(make_cfg(base + [f"model.path={p}"])).chash for p in PATHS}
+    assert len(hashes | {resolve(make_cfg(base + ["model.path=chunked", "model.chunk=8"])).chash}) == len(PATHS) + 1
+    assert resolve(make_cfg(["model.cell=lstm"])).point["path"] is None   # one path only: nothing recorded
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["model.cell=lstm", "model.path=chunked"], "model.path=chunked with model.cell=lstm: lstm has one path only"),
+    (["model.cell=lru", "model.path=compiled"], "model.path=compiled: not a path of lru \\(allowed: loop"),
+    (["model.cell=mingru", "model.path=cpp", "model.scan=true"], "model.path=cpp with model.scan=true"),
+    (["model.cell=mingru", "model.path=cpp", "model.chunk=8"], "model.chunk=8 with model.path=cpp"),
+    (["model.cell=mingru", "model.path=chunked", "model.chunk=0"], "model.chunk=0: must be a positive int"),
+])
+def test_path_and_chunk_are_refused_where_they_do_not_apply(make_cfg, overrides, message):
+    from bench.config.errors import ConfigError
+    from bench.config.validate import validate
+    with pytest.raises(ConfigError, match=message):
+        validate(make_cfg(overrides))
+
+
+def test_the_cpp_paths_are_refused_off_the_cpu(make_cfg):
+    from bench.config.errors import ConfigError
+    from bench.config.validate import validate_on_device
+    for path in ("cpp", "compiled"):
+        with pytest.raises(ConfigError, match=f"model.path={path} with device=cuda: its C\\+\\+ recurrence"):
+            validate_on_device(make_cfg(["model.cell=mingru", f"model.path={path}"]), "cuda")
+    validate_on_device(make_cfg(["model.cell=mingru", "model.path=chunked"]), "cuda")

@@ -268,3 +268,33 @@ def test_crossover_figure_ratios_and_claim(tmp_path):
     text = (out / "report.md").read_text()
     assert "mingru scan overtakes the fused LSTM from T=64" in text
     assert "mingru loop never overtakes the fused LSTM (x2.00 [2.00, 2.00] at T=1024, memory x1.00)" in text
+
+
+def test_crossover_names_every_path_and_the_roofline_is_computed(tmp_path):
+    """Points with model.path (new records) beside points with only model.scan (old records):
+    each path is compared with the loop and the fused LSTM, and the roofline bound is the FLOPs
+    at the measured peak plus the compulsory bytes at the measured bandwidth."""
+    from tests.synthetic import _config, _write
+    store, out = tmp_path / "s", tmp_path / "r"
+    for T in (16, 64, 256, 1024):
+        for cell, backend, extra, ms in (("lstm", "onednn", {}, 0.1 * T),
+                                         ("mingru", "native", {"scan": False}, 0.2 * T),  # stored before paths
+                                         ("mingru", "native", {"path": "chunked", "chunk": 64}, 0.05 * T)):
+            point = _config(cell, T, "throughput", dtype="float32", measure_backend="auto", measure_tf32=False, **extra)
+            rows = [{"measure": "throughput", "phase": ph, "rep": r, "time_ms": ms * f, "flops": 1e6,
+                     "bytes": 4e6, "min_bytes": 1e6, "calib_bytes_per_s": 1e9, "peak_mem_bytes": 1000 * T,
+                     "rel_iqr": 0.01, "noisy": False, "calib_flops_per_s": 1e10, "calib_n": 512,
+                     "tokens": 4 * T, "attempt": 1, "params": 100}
+                    for r in range(5) for ph, f in (("forward", 0.3), ("backward", 0.6), ("step", 1.0))]
+            _write(store, point, rows, backend=backend)
+    assert report_main([str(store), "--out", str(out)]) == 0
+    r = pd.read_csv(out / "tables" / "crossover_ratios.csv").set_index(["comparison", "seq_len"])
+    assert r.at[("mingru chunked / mingru loop", 64), "ratio"] == pytest.approx(0.25)
+    assert r.at[("mingru chunked / lstm onednn", 1024), "ratio"] == pytest.approx(0.5)
+    assert "mingru chunked overtakes the fused LSTM from T=16" in (out / "report.md").read_text()
+    pts = pd.read_csv(out / "tables" / "throughput_points.csv")
+    chunked = pts[(pts["path"] == "chunked") & (pts["seq_len"] == 1024)].iloc[0]
+    assert chunked["roofline_ms"] == pytest.approx((1e6 / 1e10 + 1e6 / 1e9) * 1e3)
+    assert chunked["roofline_fraction"] == pytest.approx(chunked["roofline_ms"] / 51.2)
+    assert chunked["bytes_per_min_bytes"] == pytest.approx(4.0)
+    assert set(pts.loc[pts["cell"] == "mingru", "path"]) == {"loop", "chunked"}

@@ -67,6 +67,12 @@ def test_throughput_point_rows(make_cfg, tmp_path, cell, backend):
     assert df["cuda_max_allocated_bytes"].isna().all()
     assert df["measure_tf32"].unique().tolist() == [False]
     assert df["params"].iloc[0] == sum(p.numel() for p in build_model(cell, 8, 16).parameters())
+    # the roofline's inputs: bandwidth and peak measured in the point, the bytes its ops moved
+    # (counted) and the bytes it must move (formula), which the counted ones never undercut
+    assert (df["calib_bytes_per_s"] > 1e8).all() and df["calib_triad_n"].iloc[0] == 2 ** 24
+    moved = df.set_index("phase")["bytes"].groupby(level=0).first()
+    assert moved["step"] == moved["forward"] + moved["backward"] and df["bytes_source"].iloc[0] == "dispatch_counter"
+    assert moved["step"] >= df["min_bytes"].iloc[0] > 0
 
 
 def test_backend_context_restores_flags():
@@ -206,3 +212,51 @@ def test_loss_on_every_step_trains_on_every_output(make_cfg, tmp_path):
     df = pd.read_parquet(next(tmp_path.glob("*.parquet")))
     assert (df["measure_loss"] == "every").all() and (df["time_ms"] > 0).all()
     assert df["cache_l2_bytes"].iloc[0] >= 0 and "slurm_job_id" in df
+
+
+@pytest.mark.parametrize("cell", [c for c, e in sorted(REGISTRY.items()) if e.paths])
+def test_every_path_is_a_throughput_point_with_its_kernel_recorded(make_cfg, tmp_path, cell):
+    """Each diagonal cell's paths measure, record their path and kernel, and move at least the
+    compulsory bytes; chunked records its C."""
+    from bench.cells.recurrence import KERNEL_OF_PATH, cpp_kernel
+    for path in spec(cell).paths:
+        if path in ("cpp", "compiled") and cpp_kernel() is not None:
+            continue  # no compiler here: test_a_path_whose_kernel_cannot_run_fails_the_point
+        cfg = make_cfg([*SMALL, f"model.cell={cell}", f"model.path={path}", f"results_dir={tmp_path / path}"])
+        assert run_point(cfg) == "ok", path
+        df = pd.read_parquet(next((tmp_path / path).glob("*.parquet")))
+        assert df["path"].unique().tolist() == [path]
+        kernel = df["recurrence_kernel"].iloc[0]
+        assert (kernel is None or pd.isna(kernel)) if path in ("loop", "scan") else kernel == KERNEL_OF_PATH[path]
+        assert (df.loc[df["phase"] == "step", "bytes"] >= df["min_bytes"].iloc[0]).all()
+        assert (df["chunk"].iloc[0] == 64) if path == "chunked" else pd.isna(df["chunk"].iloc[0])
+
+
+def test_compulsory_bytes_formula():
+    """mingru, one layer (I=8, H=16, G=2, S=1), loss on the last step: 2I + 5GH + 2SH elements per
+    token, float32; a second layer adds its own with in = H plus the input gradient and dense dy."""
+    from omegaconf import OmegaConf
+    from bench.measures.point import Point
+    from bench.measures.throughput import compulsory_bytes
+
+    def point(layers):
+        cfg = OmegaConf.create({"model": {"cell": "mingru", "input_size": 8, "hidden_size": 16,
+                                          "num_layers": layers, "bidirectional": False},
+                                "data": {"seq_len": 10, "batch_size": 3}, "measure": {"loss": "last"}})
+        return Point(cfg=cfg, device="cpu", dtype=torch.float32, backend="native")
+    one = (2 * 8 + 5 * 2 * 16 + 2 * 16) * 30 * 4
+    assert compulsory_bytes(point(1)) == one
+    below = 2 * 8 + 5 * 32 + 2 * 16 + 16          # layer 0 under a layer: dense output gradient
+    top = 2 * 16 + 5 * 32 + 2 * 16 + (32 + 16)    # layer 1: input width H, input gradient
+    assert compulsory_bytes(point(2)) == (below + top) * 30 * 4
+
+
+def test_a_path_whose_kernel_cannot_run_fails_the_point(make_cfg, tmp_path, monkeypatch):
+    """model.path=cpp where the C++ op cannot be built: the point fails with the one-line reason
+    instead of timing the fallback under the cpp label (as a backend mismatch fails)."""
+    from bench.cells import recurrence
+    monkeypatch.setattr(recurrence, "_CPP", {"error": "no C++ compiler ('c++' not on PATH)", "warned": True})
+    cfg = make_cfg([*SMALL, "model.cell=mingru", "model.path=cpp", f"results_dir={tmp_path}"])
+    assert run_point(cfg) == "failed"
+    err = pd.read_parquet(next(tmp_path.glob("*.parquet")))["error"].iloc[0]
+    assert "KernelFallback" in err and "model.path=cpp needs the C++ kernel" in err and "no C++ compiler" in err

@@ -11,6 +11,7 @@ import pandas as pd
 from analysis.load import config_keys
 from analysis.reduce.fits import line_fit
 
+ROOFLINE = ["min_bytes", "calib_bytes_per_s", "recurrence_kernel", "bytes_source"]
 POINT = ["cell", "measure_backend", "backend", "device", "device_name", "dtype", "measure_tf32",
          "input_size", "hidden_size", "num_layers", "bidirectional", "seq_len", "batch_size", "threads"]
 
@@ -30,6 +31,7 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
     cfg = [c for c in config_keys(tp) if c not in POINT]
     cols = POINT + cfg + ["flops", "tokens", "params", "peak_mem_bytes", "peak_mem_source", "flops_source",
                           "calib_flops_per_s", "rel_iqr", "noisy", "attempt", "seed"]
+    cols += [c for c in ROOFLINE if c in tp.columns]  # points from before the roofline have none
     first = tp.groupby("config_hash")[list(dict.fromkeys(cols))].first()
     steps = tp[tp["phase"] == "step"].groupby("config_hash")
     p = first.join(wide).reset_index()
@@ -39,6 +41,12 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
     p["tokens_per_s"] = p["tokens"] / step_s
     p["achieved_flops_per_s"] = p["flops"] / step_s
     p["fraction_of_peak"] = p["achieved_flops_per_s"] / p["calib_flops_per_s"]
+    if {"min_bytes", "calib_bytes_per_s"} <= set(p.columns):
+        # the roofline bound: the matmuls at the measured peak, then the compulsory bytes at the
+        # measured bandwidth (bench/measures/throughput.py, compulsory_bytes)
+        p["roofline_ms"] = (p["flops"] / p["calib_flops_per_s"] + p["min_bytes"] / p["calib_bytes_per_s"]) * 1e3
+        p["roofline_fraction"] = p["roofline_ms"] / p["median_step_ms"]
+        p["bytes_per_min_bytes"] = p["config_hash"].map(steps["bytes"].first()) / p["min_bytes"]
     return p
 
 

@@ -12,10 +12,14 @@ a = f', b = i' * g(h~), with f = sigmoid(k_f), i = sigmoid(k_i). g(x) = x + 1/2 
 sigmoid(x) below: positive, so that b has a logarithm (the paper's log-space form).
 
 Two paths compute the same h from the same log-space coefficients (log a, log b):
-- `scan=True`: Heinsen's (2023) parallel scan, log h_t = a*_t + logcumsumexp_t(log b - a*),
+- `scan=True` (`path=scan`): Heinsen's (2023) parallel scan, log h_t = a*_t + logcumsumexp_t(log b - a*),
   a* = cumsum(log a): O(log T) depth, the whole sequence in a few tensor ops;
-- `scan=False`: the sequential loop h = a h + b, one step at a time.
-tests/test_modern.py holds them equal to float64 rounding, outputs and gradients.
+- `scan=False` (`path=loop`): the sequential loop h = a h + b, one step at a time, under autograd.
+The other `model.path` values (`fused_loop`, `chunked`, `cpp`, `compiled`: the same with the
+coefficients compiled by torch.compile) take the coefficients in linear space
+(`linear_coefficients`) to the kernels of bench/cells/recurrence.py, for every diagonal cell, the LRU's
+complex recurrence included (all but `compiled`). tests/test_modern.py holds every path equal to the loop to
+float64 rounding, outputs and gradients.
 
 The module keeps torch.nn.LSTM's call contract and parameter naming (weight_ih_l{k}[_reverse],
 bias_ih_l{k}[_reverse]; there is no weight_hh: nothing multiplies h but the diagonal a_t), so
@@ -32,11 +36,24 @@ from torch.nn import functional as F
 
 from bench.cells.registry import CellSpec, State, StepFn, register
 from bench.cells.stack import run_stack, suffixes
+from bench.cells.recurrence import LEGACY_PATHS, PATHS, compiled, recurrence
+
+
+def resolve_path(scan: bool, path: Optional[str]) -> str:
+    """The path a cell runs: `path` where given, else the one `scan` names."""
+    return path if path is not None else ("scan" if scan else "loop")
 
 
 def log_g(x: Tensor) -> Tensor:
     """log g(x), g(x) = x + 1/2 (x >= 0), sigmoid(x) (x < 0): continuous and positive."""
     return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+def g(x: Tensor) -> Tensor:
+    """g(x) itself, in linear space (the paths that need no logarithm): relu(x) + sigmoid(-relu(-x))
+    is x + 1/2 above 0 and sigmoid(x) below. No torch.where (nor clamp, whose backward is one):
+    on this suite's CPU its kernel measured ~8x slower than sigmoid over a (4096, 16, 64) tensor."""
+    return F.relu(x) + torch.sigmoid(-F.relu(-x))
 
 
 def parallel_scan(log_a: Tensor, log_b: Tensor, h0: Optional[Tensor] = None) -> Tensor:
@@ -65,10 +82,13 @@ class DiagonalRNN(nn.Module):
     GATES = 0  # blocks of the input projection
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, scan: bool = True) -> None:
+                 bidirectional: bool = False, scan: bool = True, path: Optional[str] = None,
+                 chunk: Optional[int] = None) -> None:
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.num_layers, self.bidirectional, self.scan = num_layers, bidirectional, scan
+        self.num_layers, self.bidirectional = num_layers, bidirectional
+        self.path, self.chunk = resolve_path(scan, path), chunk
+        self.scan = self.path == "scan"
         self.num_directions = 2 if bidirectional else 1
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
@@ -95,6 +115,10 @@ class DiagonalRNN(nn.Module):
         log_a, log_b = self.coefficients(proj)
         return log_a.exp(), log_b.exp()
 
+    def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        """(a, b) in linear space without a logarithm where that is exact (the kernel paths)."""
+        return self.transition(proj)
+
     def keep(self, x: Tensor, layer: int = 0, suffix: str = "_l0") -> Tensor:
         """|a_t|, the magnitude of the factor h_{t-1} is multiplied by (the memory gate), for input
         x (T, B, I)."""
@@ -105,8 +129,13 @@ class DiagonalRNN(nn.Module):
         if input.dim() != 3 or input.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: input must be (T, B, {self.input_size}), "
                              f"got {tuple(input.shape)}")
+        legacy = self.path in LEGACY_PATHS
+
         def one(x: Tensor, suffix: str, index: int) -> Tensor:
-            proj = x @ getattr(self, f"weight_ih{suffix}").T + getattr(self, f"bias_ih{suffix}")
+            w, bias = getattr(self, f"weight_ih{suffix}"), getattr(self, f"bias_ih{suffix}")
+            # the kernel paths add the bias inside the GEMM (addmm: one pass over the (T, B, G*H)
+            # projection fewer); loop and scan stay the ops their stored points were measured with
+            proj = x @ w.T + bias if legacy else F.linear(x, w, bias)
             return self.recur(proj, None if hx is None else hx[index])
 
         output, h_n = run_stack(input, self.num_layers, self.num_directions, one)
@@ -114,7 +143,11 @@ class DiagonalRNN(nn.Module):
 
 
     def recur(self, proj: Tensor, h0: Optional[Tensor]) -> Tensor:
-        """h for every step (T, B, H) from the input projection, by the path `scan` selects."""
+        """h for every step (T, B, H) from the input projection, by the path `path` selects."""
+        if self.path not in LEGACY_PATHS:
+            coefficients = type(self).linear_coefficients
+            a, b = (compiled(coefficients) if self.path == "compiled" else coefficients)(self, proj)
+            return recurrence(a, b, h0, self.path, self.chunk)
         log_a, log_b = self.coefficients(proj)
         return (parallel_scan if self.scan else sequential_scan)(log_a, log_b, h0)
 
@@ -128,6 +161,10 @@ class MinGRU(DiagonalRNN):
         k, h_tilde = proj.chunk(2, dim=-1)
         return -F.softplus(k), -F.softplus(-k) + log_g(h_tilde)   # log(1 - z), log z + log g
 
+    def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        k, h_tilde = proj.chunk(2, dim=-1)
+        return torch.sigmoid(-k), torch.sigmoid(k) * g(h_tilde)   # 1 - z without cancellation
+
 
 class MinLSTM(DiagonalRNN):
     """minLSTM: h_t = f'_t h_{t-1} + i'_t g(h~_t), f' = f / (f + i), i' = i / (f + i)."""
@@ -138,6 +175,13 @@ class MinLSTM(DiagonalRNN):
         k_f, k_i, h_tilde = proj.chunk(3, dim=-1)
         diff = F.softplus(-k_f) - F.softplus(-k_i)                 # log i - log f
         return -F.softplus(diff), -F.softplus(-diff) + log_g(h_tilde)  # log f', log i' + log g
+
+    def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        # f' = f / (f + i) = sigmoid(log f - log i), the difference taken from softplus: finite
+        # where f and i both underflow (f / (f + i) would be 0 / 0 there)
+        k_f, k_i, h_tilde = proj.chunk(3, dim=-1)
+        diff = F.softplus(-k_f) - F.softplus(-k_i)                 # log i - log f
+        return torch.sigmoid(-diff), torch.sigmoid(diff) * g(h_tilde)
 
 
 class SignedMinGRU(MinGRU):
@@ -163,7 +207,13 @@ class SignedMinGRU(MinGRU):
         log_a = torch.complex(torch.log(a.abs()), math.pi * (a < 0).to(a.dtype))
         return log_a, torch.log(b)
 
+    def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+        k, h_tilde = proj.chunk(2, dim=-1)
+        return torch.tanh(-0.5 * k), torch.sigmoid(k) * g(h_tilde)   # 1 - 2 sigmoid(k) = tanh(-k/2)
+
     def recur(self, proj: Tensor, h0: Optional[Tensor]) -> Tensor:
+        if self.path not in LEGACY_PATHS:  # the kernels take the signed a as it is
+            return DiagonalRNN.recur(self, proj, h0)
         if self.scan:
             log_a, log_b = self.coefficients(proj)
             h = parallel_scan(log_a, log_b.to(log_a.dtype), None if h0 is None else h0.to(log_a.dtype))
@@ -194,18 +244,24 @@ class LRU(nn.Module):
     Where the paper's block puts the MLP after the recurrence, here it sits before it, so that one
     layer is nonlinear in its input (a stack of blocks is the same sequence of operations); a
     linear recurrence with a linear readout alone could not form the products the long-lag tasks
-    need. Both paths of the recurrence are those of the other diagonal cells: `scan=True` Heinsen's
-    log-space scan on complex logs, `scan=False` the loop (tests/test_modern.py holds them equal).
+    need. The paths of the recurrence are those of the other diagonal cells: `scan=True` Heinsen's
+    log-space scan on complex logs, `scan=False` the loop, and the kernels of bench/cells/recurrence.py
+    on the complex (a, b) = (lambda, gamma B u) (tests/test_modern.py holds them equal).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, scan: bool = True, r_min: float = 0.9,
-                 r_max: float = 0.999, max_phase: float = math.pi / 10) -> None:
+                 r_max: float = 0.999, max_phase: float = math.pi / 10, path: Optional[str] = None,
+                 chunk: Optional[int] = None) -> None:
         super().__init__()
         if not 0 <= r_min < r_max < 1:
             raise ValueError(f"LRU: ring radii must satisfy 0 <= r_min < r_max < 1, got {r_min}, {r_max}")
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.num_layers, self.bidirectional, self.scan = num_layers, bidirectional, scan
+        self.num_layers, self.bidirectional = num_layers, bidirectional
+        self.path, self.chunk = resolve_path(scan, path), chunk
+        self.scan = self.path == "scan"
+        if self.path == "compiled":
+            raise ValueError("LRU: path=compiled is not supported (its coefficients are complex); use cpp")
         self.num_directions = 2 if bidirectional else 1
         self.ring = (r_min, r_max, max_phase)
         H = hidden_size
@@ -254,6 +310,13 @@ class LRU(nn.Module):
         scale = torch.exp(p("gamma"))
         return u, torch.complex(u @ p("weight_b_re").T * scale, u @ p("weight_b_im").T * scale)
 
+    def recur(self, log_lam: Tensor, b: Tensor) -> Tensor:
+        """h (T, B, H) complex from log lambda (H,) and the drive b (T, B, H), by `path`."""
+        if self.path not in LEGACY_PATHS:
+            return recurrence(torch.exp(log_lam), b, None, self.path, self.chunk)
+        run = parallel_scan if self.scan else sequential_scan
+        return run(log_lam.expand_as(b), torch.log(b))
+
     def readout(self, h: Tensor, u: Tensor, suffix: str = "_l0") -> Tensor:
         p = lambda n: getattr(self, n + suffix)  # noqa: E731
         return h.real @ p("weight_c_re").T - h.imag @ p("weight_c_im").T + u @ p("weight_d").T
@@ -267,12 +330,9 @@ class LRU(nn.Module):
             raise ValueError(f"LRU: input must be (T, B, {self.input_size}), got {tuple(input.shape)}")
         if hx is not None:
             raise ValueError("LRU: an initial state is not supported (the state is complex); pass hx=None")
-        run = parallel_scan if self.scan else sequential_scan
-
         def one(x: Tensor, suffix: str, index: int) -> Tensor:
             u, b = self.drive(x, suffix)
-            log_a = self.log_lambda(suffix).expand_as(b)
-            return self.readout(run(log_a, torch.log(b)), u, suffix)
+            return self.readout(self.recur(self.log_lambda(suffix), b), u, suffix)
 
         output, h_n = run_stack(input, self.num_layers, self.num_directions, one)
         return output, torch.stack(h_n)
@@ -312,23 +372,25 @@ def _diagonal_step(layer: nn.Module) -> StepFn:
 
 
 def _diagonal(cls):
-    def build(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh", scan=True):
-        return cls(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, scan=scan)
+    def build(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinearity="tanh", scan=True,
+              path=None, chunk=None):
+        return cls(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, scan=scan,
+                   path=path, chunk=chunk)
     return build
 
 
 DIAGONAL_INITS = frozenset({"default", "xavier"})
 register(CellSpec("mingru", "diagonal", MinGRU, _diagonal(MinGRU), gates=2, state_size=1,
-                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minGRU (Feng et al. 2024): diagonal, parallel scan or loop"))
 register(CellSpec("minlstm", "diagonal", MinLSTM, _diagonal(MinLSTM), gates=3, state_size=1,
-                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))
 
 register(CellSpec("mingru_signed", "diagonal", SignedMinGRU, _diagonal(SignedMinGRU), gates=2, state_size=1,
-                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=False,
+                  step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=False, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   description="minGRU with a signed transition a_t = 1 - 2 z_t in (-1, 1): the "
                               "state-tracking control (Grazzi et al. 2025); loop or complex-log scan"))
@@ -347,5 +409,6 @@ def _lru_step(layer: nn.Module) -> StepFn:
 
 register(CellSpec("lru", "diagonal", LRU, _diagonal(LRU), gates=1, state_size=2, step=_lru_step,
                   keep=lambda layer, x: layer.keep(x), scan=True, recurrent_matrix=False,
+                  paths=tuple(p for p in PATHS if p != "compiled"),  # complex: nothing for inductor to fuse
                   inits=frozenset({"default"}), param_count=LRU.params, flop_count=LRU.flops,
                   description="LRU (Orvieto et al. 2023): complex diagonal, ring init, parallel scan or loop"))

@@ -42,6 +42,8 @@ class CellSpec:
         cells): (layer, x) -> the factor a_t multiplying h_{t-1}, (T, B, H).
     scan: the cell's default for `model.scan` (True: parallel scan, False: loop), or None where
         the cell has one path only.
+    paths: the `model.path` values the cell runs (bench/cells/recurrence.py PATHS), empty where it
+        has one path only.
     forget_gates: the `model.forget_gate` forms a cell takes (its default first), or None.
     recurrent_matrix: whether the cell has W_hh (the parameter and FLOP counts, the spectrum).
     param_count, flop_count: for a cell whose weights are not G gate blocks of (W_ih, W_hh) (the
@@ -60,6 +62,7 @@ class CellSpec:
     nonlinearities: Tuple[str, ...] = ("tanh",)
     keep: Optional[Callable[[nn.Module, Tensor], Tensor]] = None
     scan: Optional[bool] = None
+    paths: Tuple[str, ...] = ()
     recurrent_matrix: bool = True
     param_count: Optional[Callable[..., int]] = None
     flop_count: Optional[Callable[..., Tuple[int, int]]] = None

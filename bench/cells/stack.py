@@ -27,7 +27,8 @@ def run_stack(x: Tensor, num_layers: int, directions: int,
             h = one(xs, suffix, layer * directions + direction)
             h_n.append(h[-1])
             outputs.append(h if direction == 0 else h.flip(0))
-        layer_input = torch.cat(outputs, dim=-1)
+        # one direction: its output as it is (a cat of one tensor would copy it)
+        layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
     return layer_input, h_n
 
 
@@ -42,6 +43,8 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
     extra = {"nonlinearity": model.nonlinearity} if isinstance(model, nn.RNN) else {}
     if hasattr(model, "scan"):  # the diagonal cells keep their path (bench/cells/diagonal.py)
         extra["scan"] = model.scan
+    if hasattr(model, "path"):
+        extra.update(path=model.path, chunk=model.chunk)
     if hasattr(model, "forget_gate"):  # sLSTM keeps its forget-gate form (bench/cells/xlstm.py)
         extra["forget_gate"] = model.forget_gate
     for layer in range(model.num_layers):

@@ -76,6 +76,11 @@ class ModelConfig:
     # Diagonal cells (mingru, minlstm, lru): true = parallel scan, false = sequential loop;
     # null = the cell's default (scan). Refused for cells with one path only.
     scan: Optional[bool] = None
+    # Diagonal cells: the recurrence's path, bench/cells/recurrence.py PATHS (loop and scan are what
+    # model.scan false and true name; fused_loop, chunked, cpp, compiled the linear-space
+    # kernels); null = what model.scan says. chunk: the chunked path's C (null: DEFAULT_CHUNK).
+    path: Optional[str] = None
+    chunk: Optional[int] = None
     # sLSTM's forget gate: exponential (null: the paper's equations) or sigmoid (the official
     # xLSTM code's, with its bias and recurrent-weight initialisation; bench/cells/xlstm.py).
     forget_gate: Optional[str] = None
@@ -164,7 +169,8 @@ MEASURE_SCHEMAS = {"gradients": GradientsConfig, "throughput": ThroughputConfig,
 # Model keys added after records were first stored: at these values they are left out of the
 # configuration hash (bench/run/records.py), so that stored points keep their hashes.
 MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chrono_tmax": None,
-                  "param_budget": None, "scan": None, "forget_gate": None}
+                  "param_budget": None, "scan": None, "forget_gate": None,
+                  "path": None, "chunk": None}
 # The same for measure keys, by their record column; per measure (the rows they are filled into).
 MEASURE_DEFAULTS = {"throughput": {"measure_loss": "last"},
                     "long_range": {"measure_optimizer": "adam", "measure_min_len": None,

@@ -89,6 +89,7 @@ def validate_model(m: DictConfig) -> None:
     if m.scan is not None and entry.scan is None:
         raise ConfigError(f"model.scan={str(m.scan).lower()} with model.cell={cell}: {cell} has one "
                           f"path only (model.scan is for {', '.join(n for n, e in REGISTRY.items() if e.scan is not None)})")
+    validate_path(m, cell, entry)
     if m.forget_gate is not None:
         if entry.forget_gates is None:
             users = [n for n, e in REGISTRY.items() if e.forget_gates is not None]
@@ -112,8 +113,32 @@ def validate_model(m: DictConfig) -> None:
                           f"({entry.params(m.input_size, 1, m.num_layers, m.bidirectional)} parameters at hidden_size=1)")
 
 
+def validate_path(m: DictConfig, cell: str, entry) -> None:
+    """model.path and model.chunk against the cell's paths (CellSpec.paths) and model.scan."""
+    path = _value(m.get("path"))
+    if path is not None:
+        if not entry.paths:
+            raise ConfigError(f"model.path={path} with model.cell={cell}: {cell} has one path only "
+                              f"(model.path is for {', '.join(n for n, e in REGISTRY.items() if e.paths)})")
+        choice("model.path", path, list(entry.paths), f"a path of {cell}")
+        if m.scan is not None and path != ("scan" if m.scan else "loop"):
+            raise ConfigError(f"model.path={path} with model.scan={str(m.scan).lower()}: model.scan names "
+                              f"path {'scan' if m.scan else 'loop'}; set one of the two")
+    chunk = m.get("chunk")
+    if chunk is not None:
+        if path != "chunked":
+            raise ConfigError(f"model.chunk={chunk} with model.path={path}: the chunk size is for "
+                              "model.path=chunked only")
+        if chunk < 1:
+            raise ConfigError(f"model.chunk={chunk}: must be a positive int")
+
+
 def validate_on_device(cfg: DictConfig, device: str) -> None:
     """Rules that need the resolved device."""
+    path = _value(cfg.model.get("path"))
+    if path in ("cpp", "compiled") and device != "cpu":
+        raise ConfigError(f"model.path={path} with device={device}: its C++ recurrence runs on the CPU only "
+                          "(allowed there: loop, fused_loop, scan, chunked)")
     if cfg.measure.get("tf32", False) and device != "cuda":
         raise ConfigError(f"measure.tf32=true: TF32 is a CUDA math mode, not available on "
                           f"device={device} (allowed there: measure.tf32=false)")

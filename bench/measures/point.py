@@ -45,6 +45,7 @@ class Point:
         model = build_model(m.cell, input_size or m.input_size, m.hidden_size, m.num_layers,
                             m.bidirectional, m.forget_bias, init=m.init, gain=m.gain,
                             nonlinearity=m.nonlinearity, scan=m.get("scan"), forget_gate=m.get("forget_gate"),
+                            path=m.get("path"), chunk=m.get("chunk"),
                             chrono_tmax=m.chrono_tmax or self.seq_len)
         return model.to(device=self.device, dtype=self.dtype)
 

@@ -7,7 +7,11 @@ is read after synchronising the device, so no asynchronous launch is ever timed.
 (absorbs oneDNN/cuDNN set-up and allocator growth), then repetitions until both `min_reps` and
 `min_time_s` are reached. A point whose relative IQR of step time exceeds `noise_limit` is
 measured once more and flagged `noisy` if it stays above. A calibration matmul of the same dtype,
-timed in the same point, gives the device's achievable peak (`calib_flops_per_s`).
+timed in the same point, gives the device's achievable peak (`calib_flops_per_s`), and a
+STREAM-like triad its memory bandwidth (`calib_bytes_per_s`): with the step's FLOPs and the bytes
+it must move at least (`min_bytes`, `compulsory_bytes`), the roofline bound of the step is
+flops / calib_flops_per_s + min_bytes / calib_bytes_per_s (matmuls and the memory-bound passes
+run one after the other); the bytes its ops do move are counted (`bytes`, ByteCounter).
 
 Measured, not modelled (docs/architecture.md): memory comes from torch's allocation events on
 CPU (`cpu_alloc_peak_bytes`, one profiled step after warm-up, never a timed one) and from
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -31,12 +35,16 @@ from bench.cells.registry import spec
 from bench.config.errors import ConfigError
 from bench.config.schema import ThroughputConfig
 from bench.measures.gradients import readout
-from bench.measures.observe import count_flops, profile_step
+from bench.cells.recurrence import KERNEL_OF_PATH, kernel_of
+from bench.measures.observe import count_bytes, count_flops, profile_step
 from bench.measures.point import Point, seeded_normal, synchronize
 from bench.measures.registry import MeasureSpec, positive, register_measure
 
 VERSION = 2  # bump when a change moves the numbers; stored points of another version are re-run
 CALIB_N = {"cpu": 512, "cuda": 8192}  # square matmul size for the peak calibration
+# Elements per array of the bandwidth triad: 64 MiB float32 arrays on CPU, beyond any core's L2
+# and as large as the largest tensors of a T=4096 step (192 MiB in all); 512 MiB on GPU.
+TRIAD_N = {"cpu": 2 ** 24, "cuda": 2 ** 27}
 
 
 def rel_iqr(values: List[float]) -> float:
@@ -59,6 +67,67 @@ def calibrate_matmul(device: str, dtype: torch.dtype, reps: int = 10) -> float:
         if i >= 2:  # two warm-ups
             times.append(time.perf_counter() - t0)
     return 2 * n ** 3 / statistics.median(times)
+
+
+def calibrate_bandwidth(device: str, dtype: torch.dtype, reps: int = 6) -> float:
+    """Memory bandwidth, bytes/s, of a STREAM triad a = b + s c over TRIAD_N elements (median of
+    `reps`, one warm-up that also faults the output's pages in), counted as STREAM counts it:
+    3 arrays moved once (no write-allocate). Constant inputs: the values do not matter, and
+    drawing 2 x 16M normals would cost more than the triad."""
+    n = TRIAD_N[device]
+    b = torch.full((n,), 1.0, dtype=dtype, device=device)
+    c = torch.full((n,), 2.0, dtype=dtype, device=device)
+    a = torch.empty_like(b)
+    times = []
+    for i in range(reps + 1):
+        synchronize(device)
+        t0 = time.perf_counter()
+        torch.add(b, c, alpha=3.0, out=a)
+        synchronize(device)
+        if i >= 1:
+            times.append(time.perf_counter() - t0)
+    return 3 * n * a.element_size() / statistics.median(times)
+
+
+def compulsory_bytes(point: Point) -> int:
+    """Bytes one training step must move at least, when the input projection is materialised (as
+    every path here and oneDNN do) and all else is one fused pass forward and one backward: per
+    token, layer k (input width in_k) and direction, with G gate blocks of H and S state tensors,
+      forward   read the input, write the projection; read it, write the states   in_k + 2GH + SH
+      backward  read projection and states, write the projection's gradient     GH + SH + GH
+                weight gradient: read the input and that gradient                in_k + GH
+                the input gradient below layer 0: read it again, write dx        GH + in_k
+                the output's gradient where it is dense (below the top layer, or measure.loss=every)  H
+    times the dtype's size; the weights are left out (they stay in cache). For the LRU (G=1, S=2)
+    it leaves out its H x H readout's activations: a looser bound."""
+    m, entry = point.cfg.model, spec(point.cell)
+    D, H, G, S = (2 if m.bidirectional else 1), m.hidden_size, entry.gates, entry.state_size
+    dense_top = point.cfg.measure.get("loss", "last") == "every"
+    elements = 0
+    for k in range(m.num_layers):
+        in_k = m.input_size if k == 0 else D * H
+        per = 2 * in_k + 5 * G * H + 2 * S * H + (G * H + in_k if k > 0 else 0)
+        per += H if (k < m.num_layers - 1 or dense_top) else 0
+        elements += D * per
+    return elements * point.seq_len * point.batch_size * torch.empty((), dtype=point.dtype).element_size()
+
+
+class KernelFallback(RuntimeError):
+    """A `model.path` whose kernel could not run here (`cpp`, `compiled` without a compiler)."""
+
+
+def recurrence_kernel(point: Point) -> Optional[str]:
+    """The bench/cells/recurrence.py kernel the point's path runs (None for loop, scan and the cells
+    without paths); a path whose kernel falls back fails the point, as a backend mismatch does,
+    so that no timing is recorded under a kernel that did not run."""
+    path = point.cfg.model.get("path")
+    if path not in KERNEL_OF_PATH:
+        return None
+    kernel = kernel_of(path)
+    if kernel != KERNEL_OF_PATH[path]:
+        from bench.cells.recurrence import cpp_kernel
+        raise KernelFallback(f"model.path={path} needs the C++ kernel, which cannot run here: {cpp_kernel()}")
+    return kernel
 
 
 def time_steps(step: Callable[[], Tuple[float, float, float]], cfg) -> List[Tuple[float, float, float]]:
@@ -132,6 +201,16 @@ def memory_and_backend(point: Point, step: Callable[[], object]) -> Dict:
             "peak_mem_source": "cpu_allocation_events"}
 
 
+def bytes_of(point: Point, model: nn.Module, forward_loss: Callable[[], Tensor]) -> Dict:
+    """Forward and backward bytes of one untimed step as its ops move them (ByteCounter); a
+    compiled region is counted as its eager ops (`bytes_source` says so)."""
+    fwd, bwd = count_bytes(forward_loss)
+    model.zero_grad(set_to_none=True)
+    compiled = point.cfg.model.get("path") == "compiled"
+    return {"forward": fwd, "backward": bwd, "step": fwd + bwd,
+            "source": "dispatch_counter_eager" if compiled else "dispatch_counter"}
+
+
 def flops_of(point: Point, model: nn.Module, forward_loss: Callable[[], Tensor]) -> Dict:
     """Forward and backward FLOPs of one step: counted on the native path, formula when fused."""
     m = point.cfg.model
@@ -167,6 +246,7 @@ def subnormal_fraction(model: nn.Module, x: Tensor, forward_loss: Callable[[], T
 def measure(point: Point) -> List[Dict]:
     cfg = point.cfg.measure
     device = point.device
+    kernel = recurrence_kernel(point)
     model, opt, x, target = setup(point)
     forward_loss, step = training_step(model, opt, x, target, device)
 
@@ -174,6 +254,10 @@ def measure(point: Point) -> List[Dict]:
         step()
     memory = memory_and_backend(point, step)
     flops = flops_of(point, model, forward_loss)
+    moved = bytes_of(point, model, forward_loss)
+    # the triad first: the matmul calibration stays what runs just before the timed steps, as
+    # before the triad existed, so the timings keep their conditions (VERSION unchanged)
+    bandwidth = [calibrate_bandwidth(device, point.dtype)]
     calib = [calibrate_matmul(device, point.dtype)]
     attempt, reps = 1, time_steps(step, cfg)
     noise = rel_iqr([r[2] for r in reps])
@@ -181,16 +265,21 @@ def measure(point: Point) -> List[Dict]:
         attempt, reps = 2, time_steps(step, cfg)
         noise = rel_iqr([r[2] for r in reps])
     calib.append(calibrate_matmul(device, point.dtype))
+    bandwidth.append(calibrate_bandwidth(device, point.dtype))
     common = {"measure": "throughput", "attempt": attempt, "subnormal_dx_fraction": subnormal_fraction(model, x, forward_loss),
               "rel_iqr": noise, "noisy": noise > cfg.noise_limit, **memory,
               "flops_source": flops["source"],
               "calib_flops_per_s": statistics.median(calib), "calib_n": CALIB_N[device],
+              "calib_bytes_per_s": statistics.median(bandwidth), "calib_triad_n": TRIAD_N[device],
+              "min_bytes": compulsory_bytes(point), "bytes_source": moved["source"],
+              "recurrence_kernel": kernel,
               "params": sum(p.numel() for p in model.parameters()),
               "tokens": point.seq_len * point.batch_size}
     rows = []
     for rep, times in enumerate(reps):
         for phase, ms in zip(("forward", "backward", "step"), times):
-            rows.append({"phase": phase, "rep": rep, "time_ms": ms, "flops": flops[phase], **common})
+            rows.append({"phase": phase, "rep": rep, "time_ms": ms, "flops": flops[phase],
+                         "bytes": moved[phase], **common})
     return rows
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 import torch
 
+from bench.cells.recurrence import DEFAULT_CHUNK, LEGACY_PATHS
 from bench.cells.registry import REGISTRY, family
 from bench.config.schema import HASH_DEFAULTS
 from bench.tasks.registry import TASK_KEYS, TASKS
@@ -47,18 +48,35 @@ def point_config(cfg: Dict[str, Any], device: str, dtype: str, version: int) -> 
                 flat.pop(f"measure_{key}", None)
     if flat["forget_bias"] is None and flat["cell"] in family("lstm") and flat.get("init") != "chrono":
         flat["forget_bias"] = 0.0  # the ladder's first rung is PyTorch's default init
-    if flat.get("scan") is None and REGISTRY[flat["cell"]].scan is not None:
-        flat["scan"] = REGISTRY[flat["cell"]].scan  # the path that runs is recorded and hashed
+    if REGISTRY[flat["cell"]].scan is not None:  # the path that runs is recorded and hashed
+        resolve_path(flat, REGISTRY[flat["cell"]].scan)
     if flat.get("init") == "chrono" and flat.get("chrono_tmax") is None:
         flat["chrono_tmax"] = flat["seq_len"]  # chrono's T_max defaults to the sequence length
     return flat
 
 
+def resolve_path(flat: Dict[str, Any], default_scan: bool) -> None:
+    """Fill a diagonal cell's `path` (and `scan` for the two paths it names, `chunk` for the
+    chunked path) with what runs, in place: every point records its path."""
+    path = flat.get("path")
+    if path is None or path in LEGACY_PATHS:
+        scan = flat.get("scan")
+        scan = (LEGACY_PATHS[path] if path else default_scan) if scan is None else scan
+        flat["scan"], flat["path"] = scan, "scan" if scan else "loop"
+    else:
+        flat["scan"] = None  # model.scan names neither of the other paths
+        if path == "chunked" and flat.get("chunk") is None:
+            flat["chunk"] = DEFAULT_CHUNK
+
+
 def config_hash(point: Dict[str, Any]) -> str:
     """Stable 16-hex-digit hash of a point's configuration (names the record file). Keys
     added later (`HASH_DEFAULTS`: model and measure keys) are left out at their default values, so that points stored
-    before they existed keep their hashes; at any other value they are hashed."""
+    before they existed keep their hashes; at any other value they are hashed. `path` is left
+    out where it is the one `scan` names (loop, scan), which stored points hash already."""
     point = {k: v for k, v in point.items() if not (k in HASH_DEFAULTS and v == HASH_DEFAULTS[k])}
+    if point.get("path") in LEGACY_PATHS and point.get("scan") == LEGACY_PATHS[point["path"]]:
+        del point["path"]
     blob = json.dumps(point, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -13,8 +13,11 @@ from analysis.reduce.throughput import cost_fit, points, ratio_interval, ratios
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
 from analysis.report.words import NAMES, describe
+from bench.cells.recurrence import PATHS
 
 TITLE, ANCHOR = "Training cost", "throughput"
+
+
 def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
     tp = of(df, "throughput")
     if tp.empty:
@@ -54,12 +57,13 @@ def points_table(p: pd.DataFrame, report) -> str:
     cols = ["cell", "measure_backend", "backend", "device", "dtype", "input_size", "threads", "hidden_size", "num_layers", "bidirectional",
             "seq_len", "batch_size", "median_forward_ms", "median_backward_ms", "median_step_ms",
             "iqr_step_ms", "rel_iqr", "noisy", "tokens_per_s", "achieved_flops_per_s",
-            "fraction_of_peak", "flops_source", "peak_mem_bytes", "peak_mem_source", "params"]
-    if "scan" in p and p["scan"].notna().any():  # the diagonal cells' path (scan or loop)
-        cols.insert(2, "scan")
+            "fraction_of_peak", "flops_source", "peak_mem_bytes", "peak_mem_source", "params",
+            "roofline_ms", "roofline_fraction", "bytes_per_min_bytes"]
+    if "path" in p and p["path"].notna().any():  # the diagonal cells' path (bench/cells/recurrence.py PATHS)
+        cols[2:2] = ["path", "chunk"]
     full = p[[c for c in cols if c in p]].sort_values([c for c in cols[:11] if c in p])
     shown = pd.DataFrame({
-        "configuration": describe(full, ["cell", "measure_backend", "backend", "scan", "dtype", "input_size",
+        "configuration": describe(full, ["cell", "measure_backend", "backend", "path", "chunk", "dtype", "input_size",
                                          "threads", "hidden_size", "num_layers", "bidirectional", "batch_size"],
                                   NAMES).values,
         "T": full["seq_len"].values,
@@ -67,6 +71,9 @@ def points_table(p: pd.DataFrame, report) -> str:
         "tokens/s": full["tokens_per_s"].map("{:.3g}".format).values,
         "FLOP/s (of matmul peak)": [f"{a:.3g} ({b:.0%})" for a, b in zip(full["achieved_flops_per_s"], full["fraction_of_peak"])],
         "peak memory, MiB": (full["peak_mem_bytes"] / 2 ** 20).map("{:.3g}".format).values})
+    if "roofline_ms" in full:  # bound / step time: 1 is at the roofline
+        shown["roofline, ms (of step)"] = [f"{a:.3g} ({b:.0%})" if pd.notna(a) else ""
+                                           for a, b in zip(full["roofline_ms"], full["roofline_fraction"])]
     return report.table("throughput_points", full, "step time per point (ms, median and IQR over "
                            "repetitions), rates and memory (the csv has forward and backward, sources, "
                            "parameters)", shown=shown)
@@ -196,7 +203,9 @@ def claim_figures(p: pd.DataFrame, r: pd.DataFrame) -> dict:
 
 
 BACKEND_NAMES = {"auto": "default: oneDNN LSTM, native RNN", "native": "native loop for both"}
-PATH_STYLE = {"onednn": "-", "cudnn": "-", "native": ":", "loop": "--", "scan": "-."}
+PATH_STYLE = {"onednn": "-", "cudnn": "-", "native": ":", "loop": "--", "scan": "-.",
+              "fused_loop": (0, (5, 1)), "chunked": (0, (3, 1, 1, 1, 1, 1)), "cpp": (0, (1, 1)),
+              "compiled": (0, (8, 2, 1, 2))}
 
 
 def crossover_figure(g: pd.DataFrame, report, title: str, caption: str) -> str:
@@ -215,26 +224,31 @@ def crossover_figure(g: pd.DataFrame, report, title: str, caption: str) -> str:
 
 
 def crossover(p: pd.DataFrame, report, claims: dict) -> str:
-    """Step time and memory against seq_len per cell and path (fused kernel, native loop,
-    parallel scan, sequential loop): where the scan overtakes, and what memory it pays."""
+    """Step time and memory against seq_len per cell and path (fused kernel, native loop; a
+    diagonal cell's `model.path`: parallel scan, sequential loop, the linear-space kernels): where
+    each overtakes, and what memory it pays."""
     p = p.copy()
-    if "scan" not in p or p["scan"].isna().all() or p["seq_len"].nunique() < 4:
+    if "path" not in p or p["path"].isna().all() or p["seq_len"].nunique() < 4:
         return ""
-    path = np.where(p["scan"].isna(), p["backend"].astype(str),
-                    np.where(p["scan"].astype(str).str.lower() == "true", "scan", "loop"))
-    p["path"] = p["cell"].astype(str) + " " + path
+    diagonal = p["path"].notna()
+    p["path"] = p["cell"].astype(str) + " " + p["path"].where(diagonal, p["backend"]).astype(str)
+    p["diagonal"] = diagonal
     keys = ["hidden_size", "batch_size", "dtype", "device"]
     for k, g in p.groupby(keys, dropna=False):
         k = (*k[:3], str(g["device_name"].iloc[0]) if "device_name" in g else k[3])
-        if g["seq_len"].nunique() < 4 or g["scan"].notna().sum() == 0:
+        if g["seq_len"].nunique() < 4 or not g["diagonal"].any():
             continue
         md = []
         times = g.set_index(["seq_len", "path"])["step_times"]
         mem = g.set_index(["seq_len", "path"])["peak_mem_bytes"]
         fused = "lstm onednn" if (g["path"] == "lstm onednn").any() else "lstm cudnn"
         rows = []
-        for cell in sorted(g.loc[g["scan"].notna(), "cell"].unique()):
-            for num, den in ((f"{cell} scan", f"{cell} loop"), (f"{cell} scan", fused), (f"{cell} loop", fused)):
+        order = {name: i for i, name in enumerate(PATHS)}
+        for cell in sorted(g.loc[g["diagonal"], "cell"].unique()):
+            own = sorted(g.loc[g["diagonal"] & (g["cell"] == cell), "path"].unique(),
+                         key=lambda n: order.get(n.split(" ", 1)[1], len(order)))
+            pairs = [(n, f"{cell} loop") for n in own if n != f"{cell} loop"] + [(n, fused) for n in own]
+            for num, den in pairs:
                 for T in sorted(g["seq_len"].unique()):
                     if (T, num) in times.index and (T, den) in times.index:
                         a, b = times[(T, num)], times[(T, den)]
@@ -258,13 +272,14 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
         if parts:
             claims["scan"] = (f"step time against the fused LSTM ({fused.split()[1]}), ratio [95% CI] and "
                               "measured memory at the longest seq_len: " + "; ".join(parts))
-        scans = ratios[ratios["comparison"].str.contains(" scan / ") & ratios["comparison"].str.endswith(fused)]
-        title = ("a parallel scan overtakes the fused LSTM" if (scans["ratio_hi"] < 1).any()
-                 else "no parallel scan overtakes the fused LSTM")
+        against = ratios[ratios["comparison"].str.endswith(fused) & (ratios["ratio_hi"] < 1)]
+        title = (f"{', '.join(sorted(set(' '.join(c.split()[:2]) for c in against['comparison'])))} "
+                 "overtake the fused LSTM" if len(against) else "no diagonal cell's path overtakes the fused LSTM")
         md.insert(0, crossover_figure(g, report, f"{title} ({k[3]}, {k[2]})",
                                       f"step time and memory against seq_len, hidden {k[0]}, batch {k[1]}, "
                                       f"{k[2]}: colour = cell, line = path (solid: fused kernel; dotted: "
                                       "native loop of torch.nn; dashed: the cell's own sequential loop; "
-                                      "dash-dot: parallel scan)"))
+                                      "dash-dot: parallel scan; the finer dashes: the linear-space "
+                                      "kernels fused_loop, chunked, cpp, compiled)"))
         return "\n".join(md)
     return ""
