@@ -23,7 +23,7 @@ STUDY ?= classic
 REFERENCE ?= results/reference
 
 .DEFAULT_GOAL := help
-.PHONY: docs reference help venv test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
+.PHONY: docs reference help venv lint test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv and install the suite (torch: TORCH_SPEC, TORCH_INDEX)
+
+lint: venv ## the linter (ruff, configured in pyproject.toml)
+	$(PY) -m ruff check bench analysis hydra_plugins tests
 
 test: venv ## run the test suite (no GPU needed; slow tests excluded)
 	$(PY) -m pytest -m "not slow and not gpu and not benchmark_suite and not slurm" -q

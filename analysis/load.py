@@ -32,7 +32,7 @@ def load_store(store: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) 
     for path in record_files(store):
         try:
             frames.append(pd.read_parquet(path))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is skipped, never fatal
+        except Exception as exc:
             bad.append(path)
             warn(f"warning: skipping unreadable record file {path}: {type(exc).__name__}: {exc}"[:300])
     if not frames:

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis.ci import paired
-from analysis.compare import main as compare_main
 from analysis.ci.history import main as history_main
+from analysis.compare import main as compare_main
 from tests.synthetic import write_gradients, write_throughput
 
 
@@ -213,6 +213,7 @@ def test_points_expand_a_suite_as_the_sweeper_does():
 def test_every_registered_cell_is_in_the_ci_presets():
     """A change to any cell is seen by CI: each ci preset sweeps every registered cell."""
     import yaml
+
     from bench.cells.registry import REGISTRY
     from bench.run.suite import EXPERIMENTS, members
     for member in members("ci"):

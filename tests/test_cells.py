@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cells.classic import ReferenceLSTM
-from bench.cells.stack import layer_stack
 from bench.cells.build import build_model
+from bench.cells.classic import ReferenceLSTM
 from bench.cells.registry import REGISTRY
+from bench.cells.stack import layer_stack
 
 TOL = 1e-12
 
@@ -84,7 +84,7 @@ def test_registry_contract_and_parameter_counts(cell, bidir):
 
 
 def test_parameter_ratios():
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters())
     assert count(build_model("lstm", 16, 32)) == 4 * count(build_model("rnn", 16, 32))
     assert count(build_model("lstm", 16, 32, bidirectional=True)) == 2 * count(build_model("lstm", 16, 32))
 

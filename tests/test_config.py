@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.config.errors import ConfigError
 from bench.cells.registry import REGISTRY
+from bench.config.errors import ConfigError
 from bench.run.runner import resolve
 from tests.conftest import CONF, run_cli
 
@@ -122,6 +122,7 @@ def test_keys_a_measure_ignores_do_not_split_points(make_cfg):
 
 def test_measure_version_and_torch_version_decide_reuse(make_cfg, monkeypatch):
     import dataclasses
+
     from bench.measures.registry import MEASURES
     r = resolve(make_cfg([]))
     assert r.point["measure_version"] >= 2 and r.point["torch_version"] == torch.__version__

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cells.classic import lstm_cell
 from bench.cells.build import build_model
+from bench.cells.classic import lstm_cell
 from bench.cells.registry import REGISTRY
 from bench.measures.gradients import distance, profile_rows, projection
 
@@ -167,8 +167,9 @@ def test_overflow_is_a_measurement():
                                               ("ref_lstm", 2.0)])
 def test_jacobian_theory_predicts_measured_decay(cell, forget_bias):
     """The top Lyapunov exponent of the recurrent Jacobians predicts the measured slope."""
-    from analysis.reduce.fits import decay_summary
     import pandas as pd
+
+    from analysis.reduce.fits import decay_summary
     torch.manual_seed(0)
     model = build_model(cell, 8, 32, forget_bias=forget_bias).double()
     rows = profile_rows(model, torch.randn(150, 16, 8, dtype=torch.float64), seed=0, condition="init")

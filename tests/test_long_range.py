@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from bench.run.runner import run_point
-from bench.tasks.long_lag import COPY_ALPHABET, adding_batch, adding_hs97_batch, adding_hs97_spec, adding_spec, copy_batch, copy_spec
+from bench.tasks.long_lag import (
+    COPY_ALPHABET,
+    adding_batch,
+    adding_hs97_batch,
+    adding_hs97_spec,
+    adding_spec,
+    copy_batch,
+    copy_spec,
+)
 from bench.tasks.selection import selective_copy_batch, selective_copy_spec
 from bench.tasks.state import PARITY_TEST_FACTORS, parity_batch, parity_spec
 

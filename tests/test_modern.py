@@ -9,12 +9,12 @@ import math
 import pytest
 import torch
 
+from bench.cells.build import build_model
+from bench.cells.diagonal import log_g, parallel_scan, sequential_scan
+from bench.cells.recurrence import PATHS
+from bench.cells.registry import family, spec
 from bench.cells.stack import layer_stack
 from bench.measures.gradients import profile_rows
-from bench.cells.diagonal import log_g, parallel_scan, sequential_scan
-from bench.cells.build import build_model
-from bench.cells.registry import family, spec
-from bench.cells.recurrence import PATHS
 
 DIAGONAL = list(family("diagonal"))    # every registered diagonal cell (mingru, minlstm, lru, ...)
 MODERN = DIAGONAL + list(family("exponential"))
@@ -110,7 +110,7 @@ def paper_unroll(cell, m, x):
     """The single-layer forward pass from the papers' equations, step by step, written apart
     from bench/cells/diagonal.py (no log space, no stabiliser): (T, B, I) -> (T, B, H)."""
     sig, H, out = torch.sigmoid, m.hidden_size, []
-    g = lambda v: torch.where(v >= 0, v + 0.5, sig(v))  # noqa: E731
+    g = lambda v: torch.where(v >= 0, v + 0.5, sig(v))
     if cell == "lru":
         lam = torch.exp(-torch.exp(m.nu_l0) + 1j * torch.exp(m.theta_l0))
         B = (m.weight_b_re_l0 + 1j * m.weight_b_im_l0) * torch.exp(m.gamma_l0)[:, None]
@@ -228,7 +228,8 @@ def test_the_log_space_scan_has_a_gradient_floor_the_loop_has_not(cell):
     """Measured, not assumed: for minGRU and minLSTM the parallel scan's gradient equals the loop's (within 2%) while
     it is above 1e-11 of the nearest position's, then stops decaying near float64's rounding of the
     largest terms of its cumulative sums (about 1e-15 of the nearest), where the loop's goes on
-    down; the signed minGRU's scan, through complex logs of a = 1 - 2z near 0, floors near 1e-12. So a scan cannot carry a gradient signal that has decayed below that floor. (The LRU
+    down; the signed minGRU's scan, through complex logs of a = 1 - 2z near 0, floors near 1e-12.
+    So a scan cannot carry a gradient signal that has decayed below that floor. (The LRU
     on a ring of radius 0.3-0.7, so that its loop decays that far within the sequence.)"""
     from bench.cells.diagonal import LRU
     x = torch.randn(200, 8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
@@ -311,8 +312,8 @@ def test_path_keeps_the_hashes_that_scan_stored(make_cfg):
     """model.path=loop and =scan are the points model.scan=false and =true stored before the key
     existed (same hash, and `path` recorded all the same); every other path is a new point, and
     the chunked path records its C."""
-    from bench.run.records import config_hash
     from bench.cells.recurrence import DEFAULT_CHUNK
+    from bench.run.records import config_hash
     from bench.run.runner import resolve
     base = ["model.cell=mingru"]
     for scan, path in (("true", "scan"), ("false", "loop")):

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.cells.build import build_model
+from bench.cells.registry import FAMILIES, REGISTRY, family, spec, spec_of
 from bench.config.errors import ConfigError
 from bench.config.validate import validate
 from bench.run.device import effective_backend
-from bench.run.records import config_hash, point_config
-from bench.cells.build import build_model
-from bench.cells.registry import FAMILIES, REGISTRY, family, spec, spec_of
+from bench.run.records import config_hash
 from bench.run.runner import resolve
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "model"

@@ -52,6 +52,7 @@ def test_a_failing_point_becomes_a_row_and_a_rerun_retries_it(make_cfg, tmp_path
     def boom(point):
         raise RuntimeError("shape the backend refuses")
     import dataclasses
+
     from bench.measures.registry import MEASURES
     monkeypatch.setitem(MEASURES, "gradients", dataclasses.replace(MEASURES["gradients"], measure=boom))
     assert run_point(cfg) == "failed"

@@ -2,10 +2,9 @@
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
-
-import numpy as np
 
 from analysis.reduce.fits import bootstrap_mean, decay_summary, half_life, line_fit, wilson
 from analysis.report.__main__ import main as report_main
@@ -235,7 +234,7 @@ def test_fair_comparison_chooses_on_validation_and_says_why_runs_failed(tmp_path
 
 def test_failure_diagnosis_from_training_dynamics():
     from analysis.report.sections.long_range import diagnosis
-    run = lambda solved, clipped, far_near: pd.Series({"solved": solved, "clipped_fraction": clipped,  # noqa: E731
+    run = lambda solved, clipped, far_near: pd.Series({"solved": solved, "clipped_fraction": clipped,
                                                        "trained_far_near": far_near})
     assert diagnosis(run(True, 0.9, 1e-20)) == "solved"
     assert diagnosis(run(False, 0.9, 0.5)) == "exploding"

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from analysis.select import REPORTED_FROM, RULES, choose, chosen_runs
 from tests.conftest import run_cli

@@ -59,7 +59,9 @@ def test_records_carry_config_and_provenance(make_cfg, tmp_path):
     assert frame["forget_bias"].isna().all()  # not an LSTM: no forget gate
     assert sorted(frame["t"]) == list(range(6))
     # the environment that decides a timing besides the code, as the A/B verdict compares it
-    import platform, torch
+    import platform
+
+    import torch
     assert frame["python_version"].iloc[0] == platform.python_version()
     assert frame["cpu_capability"].iloc[0] == torch.backends.cpu.get_cpu_capability()
     if torch.backends.mkldnn.is_available():

@@ -6,9 +6,9 @@ import torch
 from bench.cells.build import build_model
 from bench.cells.registry import REGISTRY, spec
 from bench.config.errors import ConfigError
-from bench.run.device import backend_context, effective_backend
 from bench.measures.observe import count_flops, profile_step
 from bench.measures.throughput import rel_iqr
+from bench.run.device import backend_context, effective_backend
 from bench.run.runner import resolve, run_point
 
 SMALL = ["measure=throughput", "model.input_size=8", "model.hidden_size=16", "data.seq_len=12",
@@ -236,6 +236,7 @@ def test_compulsory_bytes_formula():
     """mingru, one layer (I=8, H=16, G=2, S=1), loss on the last step: 2I + 5GH + 2SH elements per
     token, float32; a second layer adds its own with in = H plus the input gradient and dense dy."""
     from omegaconf import OmegaConf
+
     from bench.measures.point import Point
     from bench.measures.throughput import compulsory_bytes
 

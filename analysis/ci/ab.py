@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.ci import paired
-from analysis.ci.rules import (ENV, GRAD_RTOL, calibration, environment_table, gradient_verdicts,
-                               missing_or_bad, summarise)
+from analysis.ci.rules import ENV, GRAD_RTOL, calibration, environment_table, gradient_verdicts, missing_or_bad, summarise
 from analysis.load import StoreError
 
 

@@ -11,13 +11,12 @@ Rules (beside the shared ones of analysis/ci/rules.py)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import pandas as pd
 
-from analysis.ci.rules import (calibration, environment, environment_table, gradient_verdicts,
-                               missing_or_bad, summarise)
+from analysis.ci.rules import calibration, environment, environment_table, gradient_verdicts, missing_or_bad, summarise
 from analysis.load import StoreError, load_store, of
 from analysis.reduce.throughput import points, ratios
 
@@ -71,7 +70,7 @@ def timing_verdicts(base: pd.DataFrame, cands: List[pd.DataFrame]) -> List[dict]
                         "change": np.nan, "threshold": THRESHOLDS[b.at[metric, "kind"]],
                         "verdict": "REGRESSION (metric missing from the candidate)"})
             continue
-        kind, threshold = b.at[metric, "kind"], THRESHOLDS[b.at[metric, "kind"]]
+        threshold = THRESHOLDS[b.at[metric, "kind"]]
         runs = []
         for t, machine in zip(per_run, state):
             change = t.at[metric, "value"] / b.at[metric, "value"] - 1

@@ -30,8 +30,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pandas as pd
 
-from analysis.reduce.fits import BOOTSTRAP, CONFIDENCE
 from analysis.load import StoreError, config_keys, load_store, of
+from analysis.reduce.fits import BOOTSTRAP, CONFIDENCE
 
 THRESHOLD = 0.05  # set from the A/B measurements in docs/architecture.md, "Regression tracking"
 UNPAIRED = ("torch_version", "measure_version")
@@ -140,7 +140,8 @@ def timing_verdicts(sides: Dict[str, List[pd.DataFrame]], threshold: float = THR
             if not any(key in h for h in head):
                 continue
         ratio, lo, hi = paired_ratio(pairs)
-        out.append({"metric": f"step time {names[key].removeprefix('throughput ')}", "base_ms": np.median(np.concatenate([p[0] for p in pairs])),
+        out.append({"metric": f"step time {names[key].removeprefix('throughput ')}",
+                    "base_ms": np.median(np.concatenate([p[0] for p in pairs])),
                     "head_ms": np.median(np.concatenate([p[1] for p in pairs])), "ratio": ratio,
                     "ratio_lo": lo, "ratio_hi": hi, "rounds": len(pairs), "threshold": threshold,
                     "verdict": judge(ratio, lo, hi, threshold)})

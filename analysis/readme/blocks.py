@@ -8,8 +8,8 @@ from typing import Dict
 import pandas as pd
 
 from analysis.reduce.fits import fraction
-from analysis.report.claims import CLAIM_STUDY, CLAIMS
 from analysis.reduce.gradients import ladder_rows
+from analysis.report.claims import CLAIM_STUDY, CLAIMS
 
 
 def reference_command(study: str) -> str:
@@ -45,7 +45,7 @@ def classic_half_lives(report: Path) -> str:
         if col in h:
             h = h[h[col].isna() | (h[col] == want)]
     h = h.drop_duplicates("cell").sort_values("cell")
-    num = lambda v: "-" if pd.isna(v) else f"{v:.3g}"  # noqa: E731
+    num = lambda v: "-" if pd.isna(v) else f"{v:.3g}"
     return md(pd.DataFrame({
         "cell": h["cell"], "T": h["seq_len"], "seeds": h["seeds"],
         "half-life at init, steps [95% CI]": h["half_life"],
@@ -138,7 +138,8 @@ def throughput(report: Path) -> str:
 def anchors(report: Path) -> str:
     p = tables(report, "throughput_points")
     a = p[(p["input_size"] == 512) & (p["hidden_size"] == 512) & (p["num_layers"] == 1)
-          & ~p["bidirectional"].astype(bool)].sort_values(["seq_len", "batch_size", "cell", "measure_backend"], ascending=[False, False, True, True])
+          & ~p["bidirectional"].astype(bool)].sort_values(["seq_len", "batch_size", "cell", "measure_backend"],
+                                                          ascending=[False, False, True, True])
     name = a.apply(lambda r: "fastrnns (T=100, B=64)" if r.seq_len == 100 else f"DeepBench (T={r.seq_len}, B={r.batch_size})", axis=1)
     return md(pd.DataFrame({
         "anchor": name.values, "cell": a["cell"].values,

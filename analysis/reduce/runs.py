@@ -34,7 +34,7 @@ def runs(lr: pd.DataFrame) -> pd.DataFrame:
 
 def dynamics(p: pd.DataFrame) -> dict:
     """A run's validation loss and training dynamics (records of measure version >= 3)."""
-    col = lambda c: p[c] if c in p else pd.Series(np.nan, index=p.index)  # noqa: E731
+    col = lambda c: p[c] if c in p else pd.Series(np.nan, index=p.index)
     return {"final_val_loss": col("val_loss").iloc[-1], "clipped_fraction": col("clipped_fraction").mean(),
             "grad_norm_preclip": col("grad_norm_preclip").median(),
             "gate_open_fraction": col("gate_open_fraction").iloc[-1],

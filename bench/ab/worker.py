@@ -35,7 +35,7 @@ def main(code: Path) -> int:
             with contextlib.redirect_stdout(sys.stderr):  # stdout carries the replies only
                 status = run_point(cfg)
             answer = {"status": status}
-        except Exception as exc:  # noqa: BLE001 - reported to the runner, which decides
+        except Exception as exc:
             answer = {"status": "refused", "error": f"{type(exc).__name__}: {exc}"[:500]}
         reply.write(json.dumps(answer) + "\n")
         reply.flush()

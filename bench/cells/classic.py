@@ -7,7 +7,7 @@ Every model has the `torch.nn.LSTM` call contract, sequence first:
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from bench.cells.registry import CellSpec, State, StepFn, register, weights
 from bench.cells.stack import run_stack, suffixes
 from bench.config.schema import INITS
-
 
 
 def lstm_cell(x_proj: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor

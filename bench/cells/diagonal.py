@@ -34,9 +34,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from bench.cells.recurrence import LEGACY_PATHS, PATHS, compiled, recurrence
 from bench.cells.registry import CellSpec, State, StepFn, register
 from bench.cells.stack import run_stack, suffixes
-from bench.cells.recurrence import LEGACY_PATHS, PATHS, compiled, recurrence
 
 
 def resolve_path(scan: bool, path: Optional[str]) -> str:
@@ -305,7 +305,7 @@ class LRU(nn.Module):
 
     def drive(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
         """(u, gamma * B u) for input x (..., I): the real MLP output and the complex drive."""
-        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        p = lambda n: getattr(self, n + suffix)
         u = F.gelu(x @ p("weight_ih").T + p("bias_ih"))
         scale = torch.exp(p("gamma"))
         return u, torch.complex(u @ p("weight_b_re").T * scale, u @ p("weight_b_im").T * scale)
@@ -318,7 +318,7 @@ class LRU(nn.Module):
         return run(log_lam.expand_as(b), torch.log(b))
 
     def readout(self, h: Tensor, u: Tensor, suffix: str = "_l0") -> Tensor:
-        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        p = lambda n: getattr(self, n + suffix)
         return h.real @ p("weight_c_re").T - h.imag @ p("weight_c_im").T + u @ p("weight_d").T
 
     def keep(self, x: Tensor, suffix: str = "_l0") -> Tensor:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def apply_init(model: nn.Module, spec: "CellSpec", init: str = "default", gain: float = 1.0,
                forget_bias: Optional[float] = None, chrono_tmax: Optional[int] = None) -> nn.Module:
-    H, G = model.hidden_size, spec.gates
+    H = model.hidden_size
     with torch.no_grad():
         for name, p in model.named_parameters():
             kind = name.split("_l")[0]  # weight_ih, weight_hh, bias_ih, bias_hh

@@ -258,7 +258,7 @@ def cpp_kernel() -> Optional[str]:
                     extra_cflags=["-O3"], is_python_module=False, verbose=False)
         _CPP["ok"] = True
         return None
-    except Exception as exc:  # noqa: BLE001 - any build failure falls back, with its reason
+    except Exception as exc:
         _CPP["error"] = f"build failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:300]
         return _CPP["error"]
 

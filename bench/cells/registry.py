@@ -16,7 +16,6 @@ import torch
 from torch import Tensor, nn
 
 from bench.cells.flops import step_flops
-from bench.config.schema import INITS
 
 State = Tuple[Tensor, ...]
 StepFn = Callable[[Tensor, State], State]
@@ -82,14 +81,14 @@ class CellSpec:
         if self.param_count is not None:
             return self.param_count(input_size, hidden_size, num_layers, bidirectional)
         D, H = (2 if bidirectional else 1), hidden_size
-        per_unit = (lambda i: i + H + 2) if self.recurrent_matrix else (lambda i: i + 1)  # noqa: E731
+        per_unit = (lambda i: i + H + 2) if self.recurrent_matrix else (lambda i: i + 1)
         return sum(self.gates * D * H * per_unit(input_size if k == 0 else D * H) for k in range(num_layers))
 
     def hidden_for_budget(self, budget: int, input_size: int, num_layers: int = 1,
                           bidirectional: bool = False) -> int:
         """The hidden size whose core parameter count is closest to `budget` (equal-parameter
         comparisons, `model.param_budget`)."""
-        count = lambda h: self.params(input_size, h, num_layers, bidirectional)  # noqa: E731
+        count = lambda h: self.params(input_size, h, num_layers, bidirectional)
         h = 1
         while count(h + 1) <= budget:
             h += 1

@@ -2,7 +2,7 @@
 two directions, and splitting a stacked module into single-layer copies."""
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 import torch
 from torch import Tensor, nn

@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
-
-from torch import nn
 
 from bench.cells.classic import ReferenceLSTM
 from bench.cells.registry import CellSpec, State, StepFn, register, weights
@@ -89,7 +87,7 @@ class SLSTM(ReferenceLSTM):
 
     def run(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
         """The loop over x (T, B, I): (h for every step (T, B, H), stabilised forget gates (T, B, H))."""
-        p = lambda n: getattr(self, n + suffix)  # noqa: E731
+        p = lambda n: getattr(self, n + suffix)
         proj = (x @ p("weight_ih").T + p("bias_ih")).unbind(0)   # unbind: see bench/cells/diagonal.py, sequential_scan
         h = c = n = m = x.new_zeros(x.shape[1], self.hidden_size)
         hs, fs = [], []

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING
 
 # `model.init` (bench/cells/init.py applies them).
 INITS = ("default", "orthogonal", "identity", "xavier", "chrono")

@@ -39,8 +39,8 @@ def validate(cfg: DictConfig) -> None:
     if cfg.get("select") is not None:
         raise ConfigError(f"experiment is a selection stage (rule {cfg.select.rule} on "
                           f"{list(cfg.select.tune)}): run it with `python -m bench.run.suite NAME`")
-    from bench.measures.registry import measure_spec  # late: the measures import torch
     import bench.measures  # noqa: F401 - registers every measure
+    from bench.measures.registry import measure_spec  # late: the measures import torch
 
     measure_spec(cfg.measure.name).check(cfg)
 

@@ -31,10 +31,9 @@ sequences of its own seed.
 from __future__ import annotations
 
 import copy
+import statistics
 import time
 from typing import Callable, Dict, List, Optional, Tuple
-
-import statistics
 
 import torch
 from torch import Tensor, nn

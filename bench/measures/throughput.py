@@ -31,11 +31,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from bench.cells.recurrence import KERNEL_OF_PATH, kernel_of
 from bench.cells.registry import spec
 from bench.config.errors import ConfigError
 from bench.config.schema import ThroughputConfig
 from bench.measures.gradients import readout
-from bench.cells.recurrence import KERNEL_OF_PATH, kernel_of
 from bench.measures.observe import count_bytes, count_flops, profile_step
 from bench.measures.point import Point, seeded_normal, synchronize
 from bench.measures.registry import MeasureSpec, positive, register_measure

@@ -14,8 +14,16 @@ from bench.config.validate import validate, validate_on_device
 from bench.measures.point import Point
 from bench.measures.registry import MEASURES
 from bench.run import progress
-from bench.run.device import (DTYPES, backend_context, denormal_context, device_name, effective_backend,
-                              resolve_device, resolve_dtype, threads_context)
+from bench.run.device import (
+    DTYPES,
+    backend_context,
+    denormal_context,
+    device_name,
+    effective_backend,
+    resolve_device,
+    resolve_dtype,
+    threads_context,
+)
 from bench.run.records import config_hash, point_config, provenance, slurm_cpus, to_frame
 from bench.run.store import clean_orphans, is_done, point_path, write_point
 from bench.tasks.registry import TASKS
@@ -84,7 +92,7 @@ def run_point(cfg: DictConfig, label: Optional[str] = None) -> str:
         try:
             injected_failure(r.point)
             rows = MEASURES[cfg.measure.name].measure(point)
-        except Exception as exc:  # noqa: BLE001 - a failure is a row, and the sweep goes on
+        except Exception as exc:
             status = classify(exc)
             error = f"{type(exc).__name__}: {exc}"[:2000]
             progress.write(f"point {label or r.chash} {status}: {error}")

@@ -6,13 +6,12 @@ to: stored records depend on these exact sequences.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from torch import Tensor
 
-from bench.tasks.registry import (Batch, TaskDef, TaskSpec, cross_entropy, fixed, mse_solved, pad_mask,
-                                  register_task)
+from bench.tasks.registry import Batch, TaskDef, TaskSpec, cross_entropy, fixed, mse_solved, pad_mask, register_task
 
 COPY_ALPHABET = 8  # symbols 1..8; 0 is blank, 9 the delimiter
 

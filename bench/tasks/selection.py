@@ -4,7 +4,7 @@ changed, only appended to: stored records depend on these exact sequences.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from torch import Tensor

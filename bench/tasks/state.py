@@ -12,9 +12,17 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from bench.tasks.registry import (IGNORE, TaskDef, TaskSpec, accuracy_solved, cross_entropy, draw_lengths,
-                                  fixed, pad_mask, register_task)
-
+from bench.tasks.registry import (
+    IGNORE,
+    TaskDef,
+    TaskSpec,
+    accuracy_solved,
+    cross_entropy,
+    draw_lengths,
+    fixed,
+    pad_mask,
+    register_task,
+)
 
 # Running parity (`parity`): a string of random bits, and at every step the parity of the bits so
 # far (Deletang et al. 2023, "Neural Networks and the Chomsky Hierarchy"; the state-tracking task

@@ -16,10 +16,10 @@ import sys
 import threading
 from typing import Any, List, Optional, Sequence
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
 from bench.config.errors import ConfigError, one_line
 from bench.run import progress
@@ -88,7 +88,7 @@ class BenchSweeper(BasicSweeper):
             return None
         try:
             return str(launcher.name)
-        except Exception:  # noqa: BLE001 - an unresolvable name: no queue watch, the bar still moves
+        except Exception:
             return None
 
     def stop_watching(self) -> None:
@@ -117,7 +117,7 @@ class BenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         try:
             returns = super().sweep(arguments)
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - a cluster job died
+        except (Exception, KeyboardInterrupt) as exc:
             if self.in_process() or (isinstance(exc, KeyboardInterrupt) and not getattr(self, "jobs_gone", False)):
                 raise
             if isinstance(exc, KeyboardInterrupt):
@@ -152,12 +152,13 @@ class BenchSweeper(BasicSweeper):
         if not folder:
             return ""
         import pandas as pd  # late: keeps the plugin scan light
+
         from bench.run.runner import resolve
         from bench.run.store import point_path
         try:
             path = point_path(job.cfg.results_dir, resolve(job.cfg).chash)
             row = pd.read_parquet(path, columns=["slurm_job_id", "error"]).iloc[0]
-        except Exception:  # noqa: BLE001 - the logs are a convenience; the record says the error
+        except Exception:
             return f" (logs under {folder})"
         logs = sorted(glob.glob(os.path.join(folder, f"{row.slurm_job_id}*_log.*"))) if row.slurm_job_id else []
         where = ", ".join(logs) if logs else f"under {folder}"

@@ -10,12 +10,12 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from bench.config.schema import MODEL_DEFAULTS
-from bench.run.device import backend_context, denormal_context, effective_backend
 from bench.cells.registry import REGISTRY
+from bench.config.schema import MODEL_DEFAULTS
 from bench.measures.gradients import profile_rows
 from bench.measures.point import Point
 from bench.measures.throughput import setup, training_step
+from bench.run.device import backend_context, denormal_context, effective_backend
 
 SIZES = {"input_size": 64, "hidden_size": 256, "seq_len": 100, "batch_size": 64}
 

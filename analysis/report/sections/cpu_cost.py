@@ -101,7 +101,7 @@ def per_token(p: pd.DataFrame, report, advice: list) -> List[str]:
     rows = []
     for path, d in q.sort_values("seq_len").groupby("path"):
         d = d.reset_index(drop=True)
-        level = lambda b: next((n for n, size in caches.items() if b <= size), "memory")  # noqa: E731
+        level = lambda b: next((n for n, size in caches.items() if b <= size), "memory")
         for i in range(1, len(d)):
             a, b = d.iloc[i - 1], d.iloc[i]
             lo, hi = ratio_interval(b["step_times"] / b["tokens"], a["step_times"] / a["tokens"])
@@ -115,7 +115,8 @@ def per_token(p: pd.DataFrame, report, advice: list) -> List[str]:
     shown = pd.DataFrame({"cell, backend": g["path"], "seq_len": g["from_seq_len"].astype(str) + " -> " + g["to_seq_len"].astype(str),
                           "us per token": g["us_per_token_from"].map("{:.2f}".format) + " -> " + g["us_per_token_to"].map("{:.2f}".format),
                           "growth [95% CI]": [f"{r.growth:.2f}x [{r.growth_lo:.2f}, {r.growth_hi:.2f}]" for r in g.itertuples()],
-                          "working set, MiB": g["working_set_from_mib"].map("{:.1f}".format) + " -> " + g["working_set_to_mib"].map("{:.1f}".format),
+                          "working set, MiB": g["working_set_from_mib"].map("{:.1f}".format) + " -> "
+                          + g["working_set_to_mib"].map("{:.1f}".format),
                           "fits in": g["fits_from"] + " -> " + g["fits_to"]})
     cache_text = ", ".join(f"{n} {s / 2 ** 20:g} MiB" for n, s in caches.items()) or "unknown"
     md = [report.table("cost_per_token", g, f"cost per token between successive seq_len (subnormals flushed, "

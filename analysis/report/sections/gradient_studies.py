@@ -3,8 +3,6 @@ against the recurrent gain. It reads only its own study's rows (a reference stor
 docs/architecture.md, "Reference results")."""
 from __future__ import annotations
 
-from typing import Optional
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

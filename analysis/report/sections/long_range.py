@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from analysis.load import group_keys, of
 from analysis.reduce.fits import fraction, wilson
-from analysis.load import config_keys, group_keys, of
-from analysis.report.words import describe
+from analysis.reduce.gradients import interval_table, summarize
+from analysis.reduce.runs import runs
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_PALETTE
-from analysis.reduce.runs import runs
-from analysis.reduce.gradients import interval_table, summarize
-from analysis.report.words import NAMES, distinguishing, label
+from analysis.report.words import NAMES, describe, distinguishing, label
 from bench.cells.registry import family
 from bench.tasks.registry import TASKS
 

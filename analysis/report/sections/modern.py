@@ -10,16 +10,15 @@ from __future__ import annotations
 from typing import Optional
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from analysis.reduce.fits import fraction, wilson
 from analysis.load import of
+from analysis.reduce.fits import fraction, wilson
+from analysis.reduce.runs import runs
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
-from analysis.reduce.runs import runs
-from bench.tasks.registry import TASKS as TASK_REGISTRY
 from bench.cells.registry import REGISTRY
+from bench.tasks.registry import TASKS as TASK_REGISTRY
 
 TITLE, ANCHOR = "LSTM against modern recurrent cells", "modern"
 GENERALISES = 0.99   # final-step accuracy at which a seed counts as right at a test length

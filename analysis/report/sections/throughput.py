@@ -1,7 +1,7 @@
 """Training cost: step time, tokens/s, FLOP/s against the measured peak, memory, cost ratios."""
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -223,6 +223,28 @@ def crossover_figure(g: pd.DataFrame, report, title: str, caption: str) -> str:
     return report.figure("crossover", fig, caption)
 
 
+def crossover_ratios(g: pd.DataFrame, fused: str) -> pd.DataFrame:
+    """Each diagonal cell's paths against its own loop and against the fused LSTM, per seq_len:
+    the ratio of median step times with its bootstrap interval, and the memory ratio."""
+    times = g.set_index(["seq_len", "path"])["step_times"]
+    mem = g.set_index(["seq_len", "path"])["peak_mem_bytes"]
+    rows = []
+    order = {name: i for i, name in enumerate(PATHS)}
+    for cell in sorted(g.loc[g["diagonal"], "cell"].unique()):
+        own = sorted(g.loc[g["diagonal"] & (g["cell"] == cell), "path"].unique(),
+                     key=lambda n: order.get(n.split(" ", 1)[1], len(order)))
+        pairs = [(n, f"{cell} loop") for n in own if n != f"{cell} loop"] + [(n, fused) for n in own]
+        for num, den in pairs:
+            for T in sorted(g["seq_len"].unique()):
+                if (T, num) in times.index and (T, den) in times.index:
+                    a, b = times[(T, num)], times[(T, den)]
+                    lo, hi = ratio_interval(a, b)
+                    rows.append({"comparison": f"{num} / {den}", "seq_len": int(T),
+                                 "ratio": float(np.median(a) / np.median(b)), "ratio_lo": lo, "ratio_hi": hi,
+                                 "memory_ratio": float(mem[(T, num)] / mem[(T, den)])})
+    return pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "memory_ratio"])
+
+
 def crossover(p: pd.DataFrame, report, claims: dict) -> str:
     """Step time and memory against seq_len per cell and path (fused kernel, native loop; a
     diagonal cell's `model.path`: parallel scan, sequential loop, the linear-space kernels): where
@@ -239,24 +261,8 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
         if g["seq_len"].nunique() < 4 or not g["diagonal"].any():
             continue
         md = []
-        times = g.set_index(["seq_len", "path"])["step_times"]
-        mem = g.set_index(["seq_len", "path"])["peak_mem_bytes"]
         fused = "lstm onednn" if (g["path"] == "lstm onednn").any() else "lstm cudnn"
-        rows = []
-        order = {name: i for i, name in enumerate(PATHS)}
-        for cell in sorted(g.loc[g["diagonal"], "cell"].unique()):
-            own = sorted(g.loc[g["diagonal"] & (g["cell"] == cell), "path"].unique(),
-                         key=lambda n: order.get(n.split(" ", 1)[1], len(order)))
-            pairs = [(n, f"{cell} loop") for n in own if n != f"{cell} loop"] + [(n, fused) for n in own]
-            for num, den in pairs:
-                for T in sorted(g["seq_len"].unique()):
-                    if (T, num) in times.index and (T, den) in times.index:
-                        a, b = times[(T, num)], times[(T, den)]
-                        lo, hi = ratio_interval(a, b)
-                        rows.append({"comparison": f"{num} / {den}", "seq_len": int(T),
-                                     "ratio": float(np.median(a) / np.median(b)), "ratio_lo": lo, "ratio_hi": hi,
-                                     "memory_ratio": float(mem[(T, num)] / mem[(T, den)])})
-        ratios = pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "memory_ratio"])
+        ratios = crossover_ratios(g, fused)
         md.append(report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len (below 1: "
                                "the first is faster), median over repetitions with its 95% bootstrap "
                                "interval [ratio_lo, ratio_hi]; memory_ratio: measured peak memory, first "
@@ -266,7 +272,9 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
             c = c.sort_values("seq_len")
             won, last = c[c["ratio_hi"] < 1], c.iloc[-1]
             path = " ".join(comparison.split()[:2])
-            parts.append(f"{path} {'overtakes the fused LSTM from T=' + str(int(won['seq_len'].min())) if len(won) else 'never overtakes the fused LSTM'} "
+            verdict = (f"overtakes the fused LSTM from T={int(won['seq_len'].min())}" if len(won)
+                       else "never overtakes the fused LSTM")
+            parts.append(f"{path} {verdict} "
                          f"(x{last.ratio:.2f} [{last.ratio_lo:.2f}, {last.ratio_hi:.2f}] at T={int(last.seq_len)}, "
                          f"memory x{last.memory_ratio:.2f})")
         if parts:
