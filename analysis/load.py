@@ -107,3 +107,9 @@ def of(df: pd.DataFrame, measure: str, ok_only: bool = True) -> pd.DataFrame:
         rows = rows[rows["status"] == "ok"]
     empty = [c for c in rows.columns if c not in CONFIG_COLUMNS and rows[c].isna().all()]
     return rows.drop(columns=empty).copy()
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A configuration column as text that compares equal across points: NaN and None as "null"
+    (pandas 3 keeps NaN missing through astype(str), and NaN never equals NaN)."""
+    return values.map(lambda v: "null" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))

@@ -133,10 +133,9 @@ def tuning_points(presets: List[str], extra: List[str]) -> List[tuple]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from bench.ab.runner import points
     from bench.config.schema import register_configs
     from bench.run.runner import resolve
-    from bench.run.suite import EXPERIMENTS
+    from bench.run.suite import EXPERIMENTS, points
 
     register_configs()
     out = []

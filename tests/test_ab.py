@@ -13,6 +13,7 @@ import pytest
 from analysis.ci import paired
 from analysis.ci.history import main as history_main
 from analysis.compare import main as compare_main
+from analysis.reduce.ratios import interleaved_ratio
 from tests.synthetic import write_gradients, write_throughput
 
 
@@ -33,32 +34,32 @@ def rounds(slowdown=1.0, n=5, noise=0.02, seed=0, burst=None):
 
 def test_identical_code_is_not_a_regression_even_when_the_machine_drifts():
     for seed in range(20):
-        ratio, lo, hi = paired.paired_ratio(rounds(seed=seed))
+        ratio, lo, hi = interleaved_ratio(rounds(seed=seed))
         assert lo < 1 < hi
         assert paired.judge(ratio, lo, hi) in ("ok", "inconclusive: interval crosses the threshold")
 
 
 def test_a_12_percent_slowdown_in_every_round_is_a_regression():
-    ratio, lo, hi = paired.paired_ratio(rounds(slowdown=1.12))
+    ratio, lo, hi = interleaved_ratio(rounds(slowdown=1.12))
     assert ratio == pytest.approx(1.12, abs=0.02)
     assert lo > 1.05 and paired.judge(ratio, lo, hi) == "REGRESSION"
 
 
 def test_one_burst_in_one_round_is_not_a_regression():
-    ratio, lo, hi = paired.paired_ratio(rounds(burst=(2, 1.5)))
+    ratio, lo, hi = interleaved_ratio(rounds(burst=(2, 1.5)))
     assert ratio == pytest.approx(1.0, abs=0.03)
     assert not paired.judge(ratio, lo, hi).startswith("REGRESSION")
 
 
 def test_faster_and_inconclusive_verdicts():
-    assert paired.judge(*paired.paired_ratio(rounds(slowdown=0.8))) == "faster"
+    assert paired.judge(*interleaved_ratio(rounds(slowdown=0.8))) == "faster"
     assert paired.judge(1.04, 0.98, 1.12) == "inconclusive: interval crosses the threshold"
     assert paired.judge(float("nan"), 1, 1).startswith("REGRESSION")
 
 
 def test_wider_noise_gives_a_wider_interval():
-    _, lo1, hi1 = paired.paired_ratio(rounds(noise=0.01))
-    _, lo2, hi2 = paired.paired_ratio(rounds(noise=0.10))
+    _, lo1, hi1 = interleaved_ratio(rounds(noise=0.01))
+    _, lo2, hi2 = interleaved_ratio(rounds(noise=0.10))
     assert hi2 - lo2 > hi1 - lo1
 
 
@@ -200,8 +201,8 @@ def test_ab_runner_refuses_unknown_ref_and_interpreter(tmp_path):
 
 
 def test_points_expand_a_suite_as_the_sweeper_does():
-    from bench.ab.runner import points
     from bench.cells.registry import REGISTRY
+    from bench.run.suite import points
     pts = points("ci")
     n = len(REGISTRY)
     assert len(pts) == n * 2 + n * 2 * 2  # ci_gradients: cell x direction; ci_throughput: x backend

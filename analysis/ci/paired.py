@@ -31,29 +31,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import StoreError, config_keys, load_store, of
-from analysis.reduce.fits import BOOTSTRAP, CONFIDENCE
+from analysis.reduce.ratios import interleaved_ratio
 
 THRESHOLD = 0.05  # set from the A/B measurements in docs/architecture.md, "Regression tracking"
 UNPAIRED = ("torch_version", "measure_version")
-
-
-def paired_ratio(rounds: List[Tuple[np.ndarray, np.ndarray]], seed: int = 0) -> Tuple[float, float, float]:
-    """(ratio, lo, hi) of head over base from paired rounds [(base_times, head_times), ...]."""
-    rounds = [(np.asarray(b, float), np.asarray(h, float)) for b, h in rounds if len(b) and len(h)]
-    if not rounds:
-        return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    logs = np.array([math.log(np.median(h) / np.median(b)) for b, h in rounds])  # per round
-    draws = np.empty((len(rounds), BOOTSTRAP))  # per round: bootstrap draws of its log ratio
-    for k, (b, h) in enumerate(rounds):
-        mb = np.median(b[rng.integers(0, len(b), (BOOTSTRAP, len(b)))], axis=1)
-        mh = np.median(h[rng.integers(0, len(h), (BOOTSTRAP, len(h)))], axis=1)
-        draws[k] = np.log(mh / mb)
-    picks = rng.integers(0, len(rounds), (BOOTSTRAP, len(rounds)))  # rounds, with replacement
-    medians = np.median(draws[picks, np.arange(BOOTSTRAP)[:, None]], axis=1)
-    a = (1 - CONFIDENCE) / 2
-    return (float(math.exp(np.median(logs))), float(math.exp(np.quantile(medians, a))),
-            float(math.exp(np.quantile(medians, 1 - a))))
 
 
 def judge(ratio: float, lo: float, hi: float, threshold: float = THRESHOLD) -> str:
@@ -139,7 +120,7 @@ def timing_verdicts(sides: Dict[str, List[pd.DataFrame]], threshold: float = THR
             # base itself failed to measure in some round is judged on the rounds that have it
             if not any(key in h for h in head):
                 continue
-        ratio, lo, hi = paired_ratio(pairs)
+        ratio, lo, hi = interleaved_ratio(pairs)
         out.append({"metric": f"step time {names[key].removeprefix('throughput ')}",
                     "base_ms": np.median(np.concatenate([p[0] for p in pairs])),
                     "head_ms": np.median(np.concatenate([p[1] for p in pairs])), "ratio": ratio,

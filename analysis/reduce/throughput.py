@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis.load import config_keys
 from analysis.reduce.fits import line_fit
+from analysis.reduce.ratios import ratio_rows
 
 ROOFLINE = ["min_bytes", "calib_bytes_per_s", "recurrence_kernel", "bytes_source"]
 POINT = ["cell", "measure_backend", "backend", "device", "device_name", "dtype", "measure_tf32",
@@ -50,31 +51,42 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
     return p
 
 
-def ratio_interval(num: np.ndarray, den: np.ndarray, n: int = 2000, seed: int = 0):
-    """95% percentile-bootstrap interval of median(num) / median(den) over repetitions."""
-    rng = np.random.default_rng(seed)
-    a = np.median(num[rng.integers(0, len(num), (n, len(num)))], axis=1)
-    b = np.median(den[rng.integers(0, len(den), (n, len(den)))], axis=1)
-    return tuple(np.quantile(a / b, [0.025, 0.975]))
+def by_config(p: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration, its rounds pooled (bench/run/rounds.py): the step times of every
+    round concatenated and the medians and rates recomputed over them; `rounds` counts them. For
+    tables and figures of single configurations; ratios read the rounds (ratios, paired)."""
+    if "measure_round" not in p or p["measure_round"].isna().all():
+        return p.assign(rounds=1)
+    keys = [c for c in config_keys(p) if c != "measure_round"]
+    key = p[keys].apply(lambda row: "|".join("null" if pd.isna(v) else str(v) for v in row), axis=1)
+    rows = []
+    for _, g in p.groupby(key, sort=False):
+        first = g.iloc[0].copy()
+        times = np.concatenate(list(g["step_times"]))
+        first["step_times"], first["rounds"] = times, len(g)
+        first["median_step_ms"] = float(np.median(times))
+        first["iqr_step_ms"] = float(np.quantile(times, 0.75) - np.quantile(times, 0.25))
+        for c in ("median_forward_ms", "median_backward_ms", "peak_mem_bytes", "calib_flops_per_s", "rel_iqr"):
+            if c in g:
+                first[c] = g[c].median()
+        first["noisy"] = bool(g["noisy"].astype(bool).any()) if "noisy" in g else False
+        rows.append(first)
+    out = pd.DataFrame(rows).reset_index(drop=True)
+    step_s = out["median_step_ms"] / 1e3
+    out["tokens_per_s"] = out["tokens"] / step_s
+    out["achieved_flops_per_s"] = out["flops"] / step_s
+    out["fraction_of_peak"] = out["achieved_flops_per_s"] / out["calib_flops_per_s"]
+    if "roofline_ms" in out:
+        out["roofline_fraction"] = out["roofline_ms"] / out["median_step_ms"]
+    return out
 
 
 def ratios(p: pd.DataFrame, key: str, num, den, label: str) -> pd.DataFrame:
-    """Step-time ratio of rows with key == num over key == den, the rest of the config equal,
-    with its bootstrap interval over repetitions [ratio_lo, ratio_hi]."""
-    # every configuration key but the one compared (and forget_bias, which only the LSTM family has)
-    skip = {key, "backend", "device_name", "threads", "forget_bias"}
-    rest = [c for c in POINT + ["seed"] if c not in skip]
-    rest += [c for c in config_keys(p) if c not in rest and c not in skip]
-    cols = {"median_step_ms": "", "rel_iqr": "_rel_iqr", "noisy": "_noisy", "step_times": "_times"}
-    a = p[p[key] == num].set_index(rest)[list(cols)].rename(columns=lambda c: "num" + cols[c])
-    b = p[p[key] == den].set_index(rest)[list(cols)].rename(columns=lambda c: "den" + cols[c])
-    j = a.join(b, how="inner").reset_index()
-    j["ratio"] = j["num"] / j["den"]
-    ci = [ratio_interval(a, b) for a, b in zip(j["num_times"], j["den_times"])]
-    j["ratio_lo"] = [c[0] for c in ci] if ci else []
-    j["ratio_hi"] = [c[1] for c in ci] if ci else []
-    j["rel_spread"] = j["num_rel_iqr"] + j["den_rel_iqr"]  # the ratio's own relative spread
-    j["ratio_kind"] = label
+    """Step-time ratio of rows with key == num over key == den, the rest of the configuration
+    equal (analysis/reduce/ratios.py: interleaved where the store holds rounds), labelled."""
+    j = ratio_rows(p, key, num, den)
+    if not j.empty:
+        j["ratio_kind"] = label
     return j
 
 
@@ -92,14 +104,4 @@ def cost_fit(p: pd.DataFrame) -> pd.DataFrame:
 
 def paired(p: pd.DataFrame, key: str, num, den, keys: List[str]) -> pd.DataFrame:
     """Rows of p with key == num against key == den, all of `keys` equal: ratio and interval."""
-    a = p[p[key] == num].set_index(keys)
-    b = p[p[key] == den].set_index(keys)
-    common = a.index.intersection(b.index)
-    rows = []
-    for k in common:
-        ta, tb = a.loc[[k], "step_times"].iloc[0], b.loc[[k], "step_times"].iloc[0]
-        lo, hi = ratio_interval(ta, tb)
-        rows.append({**dict(zip(keys, k if isinstance(k, tuple) else (k,))),
-                     "num_ms": float(np.median(ta)), "den_ms": float(np.median(tb)),
-                     "ratio": float(np.median(ta) / np.median(tb)), "ratio_lo": lo, "ratio_hi": hi})
-    return pd.DataFrame(rows)
+    return ratio_rows(p, key, num, den, keys)

@@ -17,7 +17,6 @@ judges them (docs/architecture.md, "Regression tracking").
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-import yaml
+from bench.run.suite import points
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,26 +90,6 @@ class Side:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.log.close()
-
-
-def points(preset: str) -> List[List[str]]:
-    """The override lists of every point of `preset` (a suite: of each member), as Hydra's
-    sweeper would expand them."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from bench.run.suite import EXPERIMENTS, load, members
-
-    out = []
-    for member in members(preset):
-        if load(member).get("select"):  # a selection stage has no points of its own to expand
-            continue
-        params = (yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text()) or {}).get("hydra", {}) \
-            .get("sweeper", {}).get("params", {}) or {}
-        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-        axes = [[f"{o.key_or_group}={v}" for v in (o.sweep_string_iterator() if o.is_sweep_override()
-                                                   else [o.get_value_element_as_str()])] for o in parsed]
-        out += [[f"experiment={member}", *combo] for combo in itertools.product(*axes)]
-    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:

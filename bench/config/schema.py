@@ -116,6 +116,9 @@ class ThroughputConfig:
     # gradients decay into subnormals, which x86 handles ~15x slower (see README).
     flush_denormal: bool = True
     loss: Loss = Loss.last  # where the training loss sits (analysis/report/sections/cpu_cost.py)
+    # The round of an interleaved measurement (bench/run/rounds.py): each round is its own point;
+    # null: measured once.
+    round: Optional[int] = None
 
 
 @dataclass
@@ -162,6 +165,7 @@ class Config:
     progress: bool = True
     suite: List[str] = field(default_factory=list)  # set by suite presets (bench/run/suite.py)
     select: Optional[SelectConfig] = None  # set by selection presets (bench/run/suite.py)
+    rounds: Optional[int] = None  # set by presets measured in interleaved rounds (bench/run/rounds.py)
 
 
 MEASURE_SCHEMAS = {"gradients": GradientsConfig, "throughput": ThroughputConfig,
@@ -172,7 +176,7 @@ MODEL_DEFAULTS = {"init": "default", "gain": 1.0, "nonlinearity": "tanh", "chron
                   "param_budget": None, "scan": None, "forget_gate": None,
                   "path": None, "chunk": None}
 # The same for measure keys, by their record column; per measure (the rows they are filled into).
-MEASURE_DEFAULTS = {"throughput": {"measure_loss": "last"},
+MEASURE_DEFAULTS = {"throughput": {"measure_loss": "last", "measure_round": None},
                     "long_range": {"measure_optimizer": "adam", "measure_min_len": None,
                                    "measure_length_spread": 0.0}}
 HASH_DEFAULTS = {**MODEL_DEFAULTS, **{k: v for keys in MEASURE_DEFAULTS.values() for k, v in keys.items()}}

@@ -294,6 +294,8 @@ def check(cfg) -> None:
     if m.warmup < 0 or not 0 <= m.min_time_s < float("inf"):
         raise ConfigError("measure.warmup and measure.min_time_s: must be >= 0 and finite")
     positive(cfg, "noise_limit", "lr")
+    if m.get("round") is not None and m.round < 1:
+        raise ConfigError(f"measure.round={m.round}: must be a positive int (rounds count from 1)")
 
 
 register_measure(MeasureSpec("throughput", measure, VERSION, ThroughputConfig, default_dtype="float32",

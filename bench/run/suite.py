@@ -2,13 +2,15 @@
 
 A preset that lists `suite: [a, b, ...]` runs each named preset in turn, each as its own
 `python -m bench -m experiment=...` (a fresh Hydra sweep); any other preset runs as itself.
-A preset with a `select:` block is a nested-selection stage: its tuning presets (`select.tune`)
+A preset with `rounds: R` runs its points in R interleaved rounds in one process
+(bench/run/rounds.py). A preset with a `select:` block is a nested-selection stage: its tuning presets (`select.tune`)
 run first (stored points are skipped), then `python -m analysis.select` chooses each group's
 configuration by `select.rule` on those tuning seeds, and every chosen configuration runs at the
 reported seeds (`select.seeds`). The exit code is the worst of the sweeps'.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -40,6 +42,24 @@ def members(name: str) -> List[str]:
     if preset.get("select"):
         return [m for s in preset["select"].get("tune", []) for m in members(s)] + [name]
     return [name]
+
+
+def points(preset: str) -> List[List[str]]:
+    """The override lists of every point of `preset` (a suite: of each member), as Hydra's
+    sweeper would expand them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser  # late: Hydra's parser is heavy
+
+    out = []
+    for member in members(preset):
+        if load(member).get("select"):  # a selection stage has no points of its own to expand
+            continue
+        params = (yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text()) or {}).get("hydra", {}) \
+            .get("sweeper", {}).get("params", {}) or {}
+        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+        axes = [[f"{o.key_or_group}={v}" for v in (o.sweep_string_iterator() if o.is_sweep_override()
+                                                   else [o.get_value_element_as_str()])] for o in parsed]
+        out += [[f"experiment={member}", *combo] for combo in itertools.product(*axes)]
+    return out
 
 
 def sweep(args: List[str]) -> int:
@@ -77,6 +97,9 @@ def main(argv: List[str]) -> int:
         print(f"bench.run.suite: experiment={preset}", file=sys.stderr, flush=True)
         if load(preset).get("select"):
             rc = run_selection(preset, argv[1:])
+        elif load(preset).get("rounds"):  # timed side by side: every point once a round, in one process
+            rc = subprocess.call([sys.executable, "-m", "bench.run.rounds", preset,
+                                  "--rounds", str(load(preset)["rounds"]), *argv[1:]])
         else:
             rc = sweep([f"experiment={preset}", *argv[1:]])
         if rc == 2:  # refused before any work: the remaining presets would be refused too

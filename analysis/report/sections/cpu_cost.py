@@ -3,7 +3,8 @@ and oneDNN against the native loop by size (`make bench EXP=cpu_cost`).
 
 Reads the throughput points of the store; each part appears when the store holds its contrast
 (the same configuration with subnormals kept and flushed, at several threads, on both backends).
-Every ratio is a median over repetitions with its bootstrap interval (throughput.ratio_interval).
+Every ratio has its interval from analysis/reduce/ratios.py: over interleaved rounds where the
+store holds them (bench/run/rounds.py), else over the repetitions of one run, and says which.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.load import of
-from analysis.reduce.throughput import paired, points, ratio_interval
+from analysis.load import as_text, of
+from analysis.reduce.throughput import by_config, paired, points
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
 
@@ -34,7 +35,8 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
         return []
     t = t.rename(columns={"num_ms": "kept_ms", "den_ms": "flushed_ms"}).sort_values(["path", "measure_loss", "seq_len"])
     if "subnormal_dx_fraction" in p:
-        frac = p[p["measure_flush_denormal"] == False].set_index(keys)["subnormal_dx_fraction"]  # noqa: E712
+        one = by_config(p)
+        frac = one[one["measure_flush_denormal"] == False].set_index(keys)["subnormal_dx_fraction"]  # noqa: E712
         t["subnormal_dx_fraction"] = [frac.get(tuple(r[k] for k in keys), np.nan) for _, r in t.iterrows()]
     else:
         t["subnormal_dx_fraction"] = np.nan
@@ -46,26 +48,12 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
                               lambda v: "-" if pd.isna(v) else f"{v:.1%}")})
     md = [report.table("subnormal_cost", t, "training step with subnormal floats kept against flushed "
                        "to zero (torch.set_flush_denormal), the same configuration otherwise; ratio of "
-                       "medians with its 95% bootstrap interval over repetitions", shown=shown)]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, loss in zip(axes, ["last", "every"]):
-        for path, d in t[t["measure_loss"] == loss].groupby("path"):
-            cell = path.split()[0]
-            style = dict(color=CELL_PALETTE.get(cell), marker=CELL_MARKERS.get(cell, "o"), ms=4)
-            ax.plot(d["seq_len"], d["kept_ms"], ls="-", label=f"{path}, kept", **style)
-            ax.plot(d["seq_len"], d["flushed_ms"], ls="--", label=f"{path}, flushed", **style)
-        ax.set(xscale="log", yscale="log", xlabel="sequence length", title=f"loss on the {loss} step"
-               + ("" if loss == "last" else "s"))
-    axes[0].set_ylabel("training step, ms (median)")
-    axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
+                       "medians with its 95% interval (interval_covers: interleaved rounds or the "
+                       "repetitions of one run)", shown=shown)]
     last, every = t[t["measure_loss"] == "last"], t[t["measure_loss"] == "every"]
     pool = last if len(last) else t  # the last-step loss is where gradients vanish into subnormals
     worst = pool.loc[pool["ratio"].idxmax()]
-    fig.suptitle(f"With the loss on the {worst.measure_loss} step, keeping subnormals costs at most {worst.ratio:.2f}x a step "
-                 f"(solid: kept, dashed: flushed)")
-    md.append(report.figure("subnormal_cost", fig, "training step against seq_len with subnormals kept "
-                            "(solid) and flushed (dashed); left the loss on the last step only (gradients "
-                            "decay through the subnormal range), right on every step"))
+    md.append(subnormal_figure(t, worst, report))
     slow = last[last["ratio_lo"] > 1.5]
     if len(slow):
         first = slow.sort_values("seq_len").iloc[0]
@@ -89,6 +77,50 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
     return md
 
 
+def subnormal_figure(t: pd.DataFrame, worst, report) -> str:
+    """Step time against seq_len, subnormals kept (solid) and flushed (dashed), per loss placement."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, loss in zip(axes, ["last", "every"]):
+        for path, d in t[t["measure_loss"] == loss].groupby("path"):
+            cell = path.split()[0]
+            style = dict(color=CELL_PALETTE.get(cell), marker=CELL_MARKERS.get(cell, "o"), ms=4)
+            ax.plot(d["seq_len"], d["kept_ms"], ls="-", label=f"{path}, kept", **style)
+            ax.plot(d["seq_len"], d["flushed_ms"], ls="--", label=f"{path}, flushed", **style)
+        ax.set(xscale="log", yscale="log", xlabel="sequence length", title=f"loss on the {loss} step"
+               + ("" if loss == "last" else "s"))
+    axes[0].set_ylabel("training step, ms (median)")
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
+    fig.suptitle(f"With the loss on the {worst.measure_loss} step, keeping subnormals costs at most {worst.ratio:.2f}x a step "
+                 f"(solid: kept, dashed: flushed)")
+    return report.figure("subnormal_cost", fig, "training step against seq_len with subnormals kept "
+                            "(solid) and flushed (dashed); left the loss on the last step only (gradients "
+                            "decay through the subnormal range), right on every step")
+
+
+def growth_rows(q: pd.DataFrame, caches: dict) -> pd.DataFrame:
+    """Per path, the cost per token between successive seq_len: its growth with the interval of
+    the step-time ratio (timed side by side where the store has rounds), and the smallest cache
+    the working set fits in on each side."""
+    rows = []
+    rounds = q
+    q = by_config(q)
+    for path, d in q.sort_values("seq_len").groupby("path"):
+        d = d.reset_index(drop=True)
+        level = lambda b: next((n for n, size in caches.items() if b <= size), "memory")
+        for i in range(1, len(d)):
+            a, b = d.iloc[i - 1], d.iloc[i]
+            # step-time ratio timed side by side where the store has rounds, per token
+            r = paired(rounds[rounds["path"] == path], "seq_len", b.seq_len, a.seq_len, ["path", "threads"] + SHAPE)
+            lo, hi = (r["ratio_lo"].iloc[0] * a.tokens / b.tokens, r["ratio_hi"].iloc[0] * a.tokens / b.tokens) \
+                if len(r) else (np.nan, np.nan)
+            rows.append({"path": path, "from_seq_len": int(a.seq_len), "to_seq_len": int(b.seq_len),
+                         "us_per_token_from": a.us_per_token, "us_per_token_to": b.us_per_token,
+                         "growth": b.us_per_token / a.us_per_token, "growth_lo": lo, "growth_hi": hi,
+                         "working_set_from_mib": a.working_set_mib, "working_set_to_mib": b.working_set_mib,
+                         "fits_from": level(a.peak_mem_bytes), "fits_to": level(b.peak_mem_bytes)})
+    return pd.DataFrame(rows)
+
+
 def per_token(p: pd.DataFrame, report, advice: list) -> List[str]:
     """Cost per token against seq_len (subnormals flushed, loss on the last step), beside the
     working set of one step (measured peak memory) and the cache sizes."""
@@ -98,19 +130,8 @@ def per_token(p: pd.DataFrame, report, advice: list) -> List[str]:
         return []
     q = q.assign(us_per_token=q["median_step_ms"] * 1e3 / q["tokens"], working_set_mib=q["peak_mem_bytes"] / 2 ** 20)
     caches = {name: float(q[col].dropna().iloc[0]) for name, col in CACHES if col in q and q[col].notna().any()}
-    rows = []
-    for path, d in q.sort_values("seq_len").groupby("path"):
-        d = d.reset_index(drop=True)
-        level = lambda b: next((n for n, size in caches.items() if b <= size), "memory")
-        for i in range(1, len(d)):
-            a, b = d.iloc[i - 1], d.iloc[i]
-            lo, hi = ratio_interval(b["step_times"] / b["tokens"], a["step_times"] / a["tokens"])
-            rows.append({"path": path, "from_seq_len": int(a.seq_len), "to_seq_len": int(b.seq_len),
-                         "us_per_token_from": a.us_per_token, "us_per_token_to": b.us_per_token,
-                         "growth": b.us_per_token / a.us_per_token, "growth_lo": lo, "growth_hi": hi,
-                         "working_set_from_mib": a.working_set_mib, "working_set_to_mib": b.working_set_mib,
-                         "fits_from": level(a.peak_mem_bytes), "fits_to": level(b.peak_mem_bytes)})
-    g = pd.DataFrame(rows)
+    g = growth_rows(q, caches)
+    q = by_config(q)
     g["crosses_cache"] = g["fits_from"] != g["fits_to"]
     shown = pd.DataFrame({"cell, backend": g["path"], "seq_len": g["from_seq_len"].astype(str) + " -> " + g["to_seq_len"].astype(str),
                           "us per token": g["us_per_token_from"].map("{:.2f}".format) + " -> " + g["us_per_token_to"].map("{:.2f}".format),
@@ -177,7 +198,8 @@ def backends(p: pd.DataFrame, report, advice: list) -> List[str]:
     rest = ["seq_len", "threads", "measure_flush_denormal", "measure_loss", "input_size", "num_layers",
             "bidirectional", "dtype"]
     sizes = t.groupby(rest, dropna=False)[["hidden_size", "batch_size"]].apply(lambda d: len(d.drop_duplicates()))
-    t = t.merge(pd.DataFrame([sizes.idxmax()], columns=rest), on=rest)  # the size grid: most sizes
+    best = dict(zip(rest, sizes.idxmax()))  # the size grid: the configuration with the most sizes
+    t = t[np.logical_and.reduce([as_text(t[c]) == as_text(pd.Series([v])).iloc[0] for c, v in best.items()])]
     if t["hidden_size"].nunique() < 2 or t["batch_size"].nunique() < 2:
         return []
     t["winner"] = np.where(t["ratio_hi"] < 1, "onednn", np.where(t["ratio_lo"] > 1, "native", "tie"))

@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Optional
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from analysis.load import of
-from analysis.reduce.throughput import cost_fit, points, ratio_interval, ratios
+from analysis.reduce.ratios import ratio_rows
+from analysis.reduce.throughput import by_config, cost_fit, points, ratios
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
 from analysis.report.words import NAMES, describe
@@ -22,12 +22,13 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
     tp = of(df, "throughput")
     if tp.empty:
         return None
-    p = points(tp)
-    quiet = p[~p["noisy"].astype(bool)]  # ratios only from points that passed the noise check
+    each = points(tp)                      # a row per point and round: the ratios read the rounds
+    p = by_config(each)                    # a row per configuration: the tables and figures
+    quiet = each[~each["noisy"].astype(bool)]  # ratios only from points that passed the noise check
     r = ratio_table(quiet)
     crossover_claims: dict = {}
     md = [INTRO, points_table(p, report), noise_line(p), ratio_digest(r, report), depth_table(p, quiet, report),
-          crossover(p, report, crossover_claims)]
+          crossover(each, report, crossover_claims)]
     fit = cost_fit(p)
     if not fit.empty:
         md.append(report.table("cost_fit", fit, "per-step cost fit time = a + b*seq_len"))
@@ -226,8 +227,7 @@ def crossover_figure(g: pd.DataFrame, report, title: str, caption: str) -> str:
 def crossover_ratios(g: pd.DataFrame, fused: str) -> pd.DataFrame:
     """Each diagonal cell's paths against its own loop and against the fused LSTM, per seq_len:
     the ratio of median step times with its bootstrap interval, and the memory ratio."""
-    times = g.set_index(["seq_len", "path"])["step_times"]
-    mem = g.set_index(["seq_len", "path"])["peak_mem_bytes"]
+    mem = by_config(g).set_index(["seq_len", "path"])["peak_mem_bytes"]
     rows = []
     order = {name: i for i, name in enumerate(PATHS)}
     for cell in sorted(g.loc[g["diagonal"], "cell"].unique()):
@@ -235,14 +235,13 @@ def crossover_ratios(g: pd.DataFrame, fused: str) -> pd.DataFrame:
                      key=lambda n: order.get(n.split(" ", 1)[1], len(order)))
         pairs = [(n, f"{cell} loop") for n in own if n != f"{cell} loop"] + [(n, fused) for n in own]
         for num, den in pairs:
-            for T in sorted(g["seq_len"].unique()):
-                if (T, num) in times.index and (T, den) in times.index:
-                    a, b = times[(T, num)], times[(T, den)]
-                    lo, hi = ratio_interval(a, b)
-                    rows.append({"comparison": f"{num} / {den}", "seq_len": int(T),
-                                 "ratio": float(np.median(a) / np.median(b)), "ratio_lo": lo, "ratio_hi": hi,
-                                 "memory_ratio": float(mem[(T, num)] / mem[(T, den)])})
-    return pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "memory_ratio"])
+            r = ratio_rows(g, "path", num, den, ["seq_len", "hidden_size", "batch_size", "dtype", "device"])
+            for x in r.itertuples():
+                rows.append({"comparison": f"{num} / {den}", "seq_len": int(x.seq_len), "ratio": x.ratio,
+                             "ratio_lo": x.ratio_lo, "ratio_hi": x.ratio_hi, "interval_covers": x.interval_covers,
+                             "memory_ratio": float(mem[(x.seq_len, num)] / mem[(x.seq_len, den)])})
+    return pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "interval_covers",
+                                       "memory_ratio"])
 
 
 def crossover(p: pd.DataFrame, report, claims: dict) -> str:
@@ -283,7 +282,7 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
         against = ratios[ratios["comparison"].str.endswith(fused) & (ratios["ratio_hi"] < 1)]
         title = (f"{', '.join(sorted(set(' '.join(c.split()[:2]) for c in against['comparison'])))} "
                  "overtake the fused LSTM" if len(against) else "no diagonal cell's path overtakes the fused LSTM")
-        md.insert(0, crossover_figure(g, report, f"{title} ({k[3]}, {k[2]})",
+        md.insert(0, crossover_figure(by_config(g), report, f"{title} ({k[3]}, {k[2]})",
                                       f"step time and memory against seq_len, hidden {k[0]}, batch {k[1]}, "
                                       f"{k[2]}: colour = cell, line = path (solid: fused kernel; dotted: "
                                       "native loop of torch.nn; dashed: the cell's own sequential loop; "

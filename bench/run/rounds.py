@@ -1,0 +1,78 @@
+"""`python -m bench.run.rounds PRESET [--rounds R] [overrides]`: a timed preset measured in R
+interleaved rounds in one process, so that every ratio of two of its timings is taken from the two
+sides timed alternately (docs/architecture.md, "Ratios timed side by side").
+
+Round r measures every point of the preset once, with `measure.round=r` (a key of the point: each
+round is its own record), the order reversed every other round so that no point always runs
+first; torch stays loaded between points. A machine state that lasts seconds is shared by the
+points measured together; one that lasts minutes differs between rounds, and the analysis'
+interval over rounds (analysis/reduce/ratios.py) covers it. A preset with `rounds: R` runs this
+way under `python -m bench.run.suite` too. Untimed points (not MeasureSpec.timed) are measured once,
+in round 1. Stored rounds are skipped, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import List, Optional
+
+def round_overrides(point: List[str], r: int, timed: bool) -> Optional[List[str]]:
+    """The overrides of `point` in round r; None where an untimed point has nothing to do after
+    round 1."""
+    if not timed:
+        return point if r == 1 else None
+    return [*point, f"measure.round={r}"]
+
+
+def run(preset: str, rounds: int, extra: List[str]) -> int:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bench.config.schema import register_configs
+    from bench.measures.registry import MEASURES
+    from bench.run.runner import run_point
+    from bench.run.suite import EXPERIMENTS, points
+
+    register_configs()
+    conf = str(EXPERIMENTS.parent)
+
+    def compose_point(overrides: List[str]):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=conf, version_base="1.3"):
+            return compose(config_name="config", overrides=[*overrides, *extra])
+
+    pts = points(preset)
+    timed = [MEASURES[compose_point(p).measure.name].timed for p in pts]
+    failed, start = 0, time.monotonic()
+    for r in range(1, rounds + 1):
+        order = list(zip(pts, timed)) if r % 2 else list(zip(pts, timed))[::-1]
+        t0, done = time.monotonic(), 0
+        for point, is_timed in order:
+            overrides = round_overrides(point, r, is_timed)
+            if overrides is None:
+                continue
+            status = run_point(compose_point(overrides), label=" ".join(overrides))
+            failed += status in ("failed", "oom")
+            done += 1
+        print(f"bench.run.rounds: {preset}: round {r}/{rounds}, {done} points, {time.monotonic() - t0:.0f} s",
+              file=sys.stderr, flush=True)
+    GlobalHydra.instance().clear()
+    print(f"bench.run.rounds: {preset}: {rounds} rounds in {(time.monotonic() - start) / 60:.1f} min, "
+          f"{failed} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run.rounds", description=__doc__.split("\n")[0])
+    parser.add_argument("preset", help="a preset of conf/experiment/ (a suite: every member)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (>= 3: an interval needs several)")
+    parser.add_argument("overrides", nargs="*", help="config overrides for every point (results_dir=...)")
+    args = parser.parse_intermixed_args(argv)
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3: an interval over rounds needs several")
+    return run(args.preset, args.rounds, args.overrides)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

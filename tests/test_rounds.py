@@ -1,0 +1,66 @@
+"""Ratios timed side by side (bench/run/rounds.py, analysis/reduce/ratios.py): every round stored
+as its own point, the ratio's interval taken over rounds, and that interval covering a drift of the
+machine between rounds that the within-run bootstrap does not see."""
+import numpy as np
+import pandas as pd
+
+from analysis.reduce.ratios import interleaved_ratio, ratio_rows, repetition_ratio
+from tests.conftest import run_cli
+
+
+def test_rounds_store_every_round_and_the_ratio_says_it_covers_them(tmp_path):
+    store = tmp_path / "store"
+    r = run_cli(["bench.run.suite", "rounds_smoke", f"results_dir={store}", "progress=false"])
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "round 3/3" in r.stderr
+    from analysis.load import load_store
+    from analysis.reduce.throughput import by_config, points
+    df = load_store(store)
+    p = points(df[df["measure"] == "throughput"])
+    assert sorted(p["measure_round"].astype(int)) == [1, 1, 2, 2, 3, 3]
+    one = ratio_rows(p, "cell", "lstm", "rnn")
+    assert len(one) == 1 and one["rounds"].iloc[0] == 3 and one["interval_covers"].iloc[0] == "rounds"
+    assert one["ratio_lo"].iloc[0] <= one["ratio"].iloc[0] <= one["ratio_hi"].iloc[0]
+    assert len(by_config(p)) == 2 and set(by_config(p)["rounds"]) == {3}
+    # a re-run resumes: every round is stored, nothing is measured again
+    r = run_cli(["bench.run.suite", "rounds_smoke", f"results_dir={store}", "progress=false"])
+    assert r.returncode == 0 and len(list(store.glob("*.parquet"))) == 6
+
+
+def frame(rounds):
+    """Synthetic points rows: [(round, cell, step times)] -> the columns ratio_rows reads."""
+    return pd.DataFrame([{"cell": c, "measure_round": r, "hidden_size": 64, "seq_len": 100,
+                          "step_times": np.asarray(t), "rel_iqr": 0.01, "noisy": False}
+                         for r, c, t in rounds])
+
+
+def test_the_interval_over_rounds_covers_drift_between_rounds():
+    """Each round the machine runs at another speed (x1.0 to x1.3) for both sides, and the true
+    ratio is 2: the per-round ratios agree, so the estimate is 2 with a tight interval; a one-run
+    bootstrap pooled over the rounds mixes the speeds into each side and is wider and off."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for r, speed in enumerate([1.0, 1.3, 1.1, 1.25, 1.05], start=1):
+        rows += [(r, "rnn", speed * (10 + rng.normal(0, 0.1, 20))), (r, "lstm", speed * (20 + rng.normal(0, 0.2, 20)))]
+    out = ratio_rows(frame(rows), "cell", "lstm", "rnn", ["hidden_size", "seq_len"])
+    assert out["interval_covers"].iloc[0] == "rounds"
+    assert 1.98 < out["ratio_lo"].iloc[0] <= out["ratio_hi"].iloc[0] < 2.02
+    a = np.concatenate([t for _, c, t in rows if c == "lstm"])
+    b = np.concatenate([t for _, c, t in rows if c == "rnn"])
+    _, lo, hi = repetition_ratio(a, b)
+    assert hi - lo > out["ratio_hi"].iloc[0] - out["ratio_lo"].iloc[0]
+
+
+def test_a_ratio_that_moves_between_rounds_gets_a_wide_interval():
+    """When the ratio itself differs from round to round (one side slowed in some rounds), the
+    interval over rounds widens to cover it, where repetitions within each round are tight."""
+    rng = np.random.default_rng(1)
+    pairs = [(10 + rng.normal(0, 0.05, 20), f * (20 + rng.normal(0, 0.1, 20))) for f in (1.0, 1.2, 0.9, 1.1, 1.0)]
+    ratio, lo, hi = interleaved_ratio(pairs)
+    assert lo < 1.9 and hi > 2.1 and lo < ratio < hi
+
+
+def test_without_rounds_the_interval_is_labelled_as_one_run():
+    rows = [(None, "rnn", [10.0, 10.1, 9.9]), (None, "lstm", [20.0, 20.2, 19.8])]
+    out = ratio_rows(frame(rows), "cell", "lstm", "rnn", ["hidden_size"])
+    assert out["interval_covers"].iloc[0] == "repetitions" and out["rounds"].iloc[0] == 1
