@@ -17,6 +17,7 @@ import sys
 import time
 from typing import List, Optional
 
+
 def round_overrides(point: List[str], r: int, timed: bool) -> Optional[List[str]]:
     """The overrides of `point` in round r; None where an untimed point has nothing to do after
     round 1."""
