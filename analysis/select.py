@@ -12,7 +12,7 @@ that the tuning seeds ran, ranked by
     3. the mean final validation loss, a diverged or non-finite seed counting as infinite
        (lower first);
 
-ties going to the first candidate in the grid's order. A choice on the edge of the grid tried (the
+ties going to the smaller learning rate. A choice on the edge of the grid tried (the
 smallest or largest learning rate) is flagged, and so is a choice that no candidate earned by a
 solve (made on validation loss alone).
 
@@ -97,9 +97,11 @@ def choose(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     if cand.empty:
         return cand
     per = [c for c in rule.per if c in cand]
+    # ties go to the smaller learning rate (then the first candidate met): a fixed, stated order
     cand["_order"] = range(len(cand))
-    ranked = cand.sort_values(["solved", "median_steps", "mean_val_loss", "_order"],
-                              ascending=[False, True, True, True], kind="mergesort")
+    lr = cand["measure_lr"].astype(float) if "measure_lr" in cand else pd.Series(0.0, index=cand.index)
+    ranked = cand.assign(_lr=lr).sort_values(["solved", "median_steps", "mean_val_loss", "_lr", "_order"],
+                                             ascending=[False, True, True, True, True], kind="mergesort")
     best = ranked.groupby(per, sort=False, dropna=False).head(1).copy()
     if "measure_lr" in cand:
         lrs = cand.groupby(per, sort=False, dropna=False)["measure_lr"].agg(["min", "max", "nunique"])
@@ -107,7 +109,7 @@ def choose(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
         best["on_edge"] = ((bounds["measure_lr"] == bounds["min"]) | (bounds["measure_lr"] == bounds["max"])).to_numpy()
         best["grid"] = bounds["nunique"].to_numpy()
     best["by_solve"] = best["solved"] > 0
-    return best.drop(columns="_order").reset_index(drop=True)
+    return best.drop(columns=["_order", "_lr"]).reset_index(drop=True)
 
 
 def chosen_runs(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:

@@ -23,9 +23,9 @@ def test_modern_section_tables_claims_and_intervals(tmp_path):
     assert summary.loc["mingru", "selective copy: seeds solved"] == "2/3 [0.21, 0.94]"
     assert summary.loc["lstm", "parity: seeds solved at L"] == "3/3 [0.44, 1.00]"
     assert len(summary.columns) + 1 <= 8
-    assert ("running parity at 10x the training length" in text and "lstm 1.00, 3/3 [0.44, 1.00]" in text
-            and "mingru 0.50, 0/3 [0.00, 0.56]" in text)
-    assert "mingru 2/3 [0.21, 0.94], recall 1.00" in text and "lstm 0/3 [0.00, 0.56], recall 0.12" in text
+    # running parity and selective copying are described, not judged: the state claims read the
+    # final-step protocol (analysis/report/sections/state.py)
+    assert "Running parity" in text and "Selective copying" in text
     assert (out / "figures" / "parity_length_generalisation.png").exists()
     assert (out / "figures" / "selective_copy_learning_curves.png").exists()
     success = pd.read_csv(out / "tables" / "long_range_success.csv")
@@ -63,7 +63,8 @@ def test_cpu_cost_section_subnormals_caches_threads_backends(tmp_path):
     be = pd.read_csv(out / "tables" / "backend_by_size.csv").set_index(["hidden_size", "batch_size"])
     assert be.at[(256, 16), "winner"] == "onednn" and be.at[(64, 64), "winner"] == "native"
     assert "oneDNN wins in 2 of 4 sizes" in text
-    assert "largest kept/flushed step-time ratio, loss on the last step: 5.00x" in text
+    v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim")
+    assert v.at["subnormal", "verdict"] == "mixed" and v.at["subnormal", "figure"].startswith("5.00x")
 
 
 # A reference store mixes studies (tests/test_docs.py reads the committed ones): each claim and

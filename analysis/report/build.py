@@ -9,30 +9,30 @@ from typing import List, Optional
 import pandas as pd
 
 from analysis.load import load_store, version_warnings
-from analysis.report.claims import CLAIM_STUDY, CLAIMS, MEASURED_BY
 from analysis.report.page import Report, SectionResult, style
 from analysis.report.sections import SECTIONS
+from analysis.report.verdicts import Scorecard, judge_all
 
 
 def scorecard(results: List[SectionResult], report: Report) -> str:
-    """The claims table; also tables/scorecard.csv (claim, wording, measured, section), which
-    `make docs` gathers from every reference store (analysis/readme/docs.py)."""
-    lines, rows = ["| claim | measured | section |", "|---|---|---|"], []
-    for key, wording in CLAIMS.items():
-        found = [(r, r.claims[key]) for r in results if key in r.claims]
-        if not found:
-            how = f"`make bench EXP={MEASURED_BY[key]}`" if key in MEASURED_BY else "`make bench`"
-            lines.append(f"| {wording} | not in this store: measured by {how}; committed figures in "
-                         f"`results/reference/{CLAIM_STUDY[key]}` | - |")
-            continue
-        figures = "; ".join(f for _, f in found)
-        links = ", ".join(f"[{r.title}](#{r.anchor})" for r, _ in found)
-        lines.append(f"| {wording} | {figures} | {links} |")
-        rows.append({"claim": key, "wording": wording, "measured": figures,
-                     "section": ", ".join(r.title for r, _ in found)})
-    pd.DataFrame(rows, columns=["claim", "wording", "measured", "section"]).to_csv(
-        report.out / "tables" / "scorecard.csv", index=False)
-    return "\n".join(lines)
+    """The verdict of every claim by its rule (analysis/report/verdicts.py), from the evidence the
+    sections gathered; also tables/verdicts.csv, which `make docs` gathers from every reference
+    store (analysis/readme/docs.py)."""
+    evidence = {k: v for r in results for k, v in r.evidence.items()}
+    card = Scorecard(judge_all(evidence)).frame()
+    card.to_csv(report.out / "tables" / "verdicts.csv", index=False)
+    lines = ["| claim | verdict | measured [95% interval] | where |", "|---|---|---|---|"]
+    for row in card.itertuples():
+        if row.verdict == "not measured":
+            where = (f"not in this store: `make bench EXP={row.preset}`; committed verdict: "
+                     f"`results/reference/{row.study}`")
+        else:
+            where = row.scope
+        label = " (by construction: a consistency check)" if row.by_construction else ""
+        lines.append(f"| {row.statement}{label} | **{row.verdict}** | {row.figure} | {where} |")
+    rules = [f"{i}. **{row.claim}**: {row.rule}." for i, row in enumerate(card.itertuples(), start=1)]
+    return "\n".join(lines + ["", "Rules (a configuration whose interval cannot decide counts as not holding):",
+                              "", *rules])
 
 
 def provenance(df: pd.DataFrame) -> str:

@@ -17,7 +17,8 @@ class SectionResult:
     title: str
     anchor: str
     markdown: str
-    claims: Dict[str, str] = field(default_factory=dict)  # claim key -> measured figure
+    claims: Dict[str, str] = field(default_factory=dict)  # claim key -> measured figure (prose)
+    evidence: Dict[str, object] = field(default_factory=dict)  # claim key -> what its rule judges
 
 
 class Report:

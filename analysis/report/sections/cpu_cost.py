@@ -71,9 +71,9 @@ def subnormals(p: pd.DataFrame, report, advice: list, claims: dict) -> List[str]
     if len(every):
         advice.append(f"With the loss on every step gradients stay normal and flushing changes the step by "
                       f"{every['ratio'].min():.2f}x to {every['ratio'].max():.2f}x (median {every['ratio'].median():.2f}x).")
-    claims["subnormal"] = (f"largest kept/flushed step-time ratio, loss on the {worst.measure_loss} step: {ci(worst)} "
-                           f"({worst.path}, seq_len {int(worst.seq_len)}); loss on every step: at most "
-                           f"{every['ratio'].max():.2f}x" if len(every) else f"{ci(worst)}")
+    pool = pool.assign(scope=[f"{r.path}, T={int(r.seq_len)}, loss on the {r.measure_loss} step" for r in pool.itertuples()],
+                       headline=pool.index == worst.name)
+    claims["subnormal"] = pool[["scope", "ratio", "ratio_lo", "ratio_hi", "interval_covers", "headline"]]
     return md
 
 
@@ -245,4 +245,4 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         return None
     md.append("**Advice, from the numbers below:**\n\n" + "\n".join(f"- {a}" for a in advice) + "\n")
     md += parts
-    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), evidence=claims)

@@ -19,7 +19,7 @@ def initialisation(table: pd.DataFrame, report) -> tuple:
     t = t[(t["condition"] == "init") & (t["num_layers"] == 1) & ~t["bidirectional"].astype(bool)
           & (t["forget_bias"].isna() | (t["forget_bias"] == 0))]  # the ladder is its own study
     if t["init"].nunique() < 2:
-        return "", ""
+        return "", {}
     T, H = t.groupby(["seq_len", "hidden_size"])["init"].nunique().idxmax()
     t = t[(t["seq_len"] == T) & (t["hidden_size"] == H)]
     t = t.drop_duplicates([k for k in ("cell", "init", "nonlinearity", "gain", "forget_bias", "chrono_tmax") if k in t])
@@ -51,9 +51,9 @@ def initialisation(table: pd.DataFrame, report) -> tuple:
     md.append(report.table("half_life_by_init", by_init, "half-life at initialisation by scheme "
                            "(gain 1), steps, 95% interval; identity + relu on rnn is the IRNN"))
     best = at_one.loc[at_one.groupby("cell")["decay_per_step"].idxmax()]
-    default = at_one[(at_one["init"] == "default") & (at_one["nonlinearity"] == "tanh")].set_index("cell")
-    parts = [f"{r['cell']}: default {default.at[r['cell'], 'half_life'] if r['cell'] in default.index else 'n/a'}, "
-             f"best {r['init']}{'+' + r['nonlinearity'] if r['cell'] == 'rnn' else ''} {r['half_life']}"
-             for _, r in best.iterrows()]
-    claim = f"half-life at init by initialisation, T={int(at_one['seq_len'].max())}, steps [95% interval]: " + "; ".join(parts)
-    return "\n".join(md), claim
+    best = best[best["cell"].isin(["lstm", "rnn"])]
+    rows = [{"scope": f"best init at T={int(r.seq_len)}", "cell_role": r.cell,
+             "name": f"{r.cell} ({r.init}{'+' + r.nonlinearity if r.cell == 'rnn' else ''})",
+             "decay_lo": r.decay_lo, "decay_hi": r.decay_hi, "half_life": r.half_life}
+            for r in best.itertuples()]
+    return "\n".join(md), ({"init": pd.DataFrame(rows)} if len(rows) == 2 else {})

@@ -1,8 +1,10 @@
 """Long-lag tasks: success against lag, learning curves, gradient profile before and after."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -10,10 +12,13 @@ import seaborn as sns
 from analysis.load import group_keys, of
 from analysis.reduce.fits import fraction, wilson
 from analysis.reduce.gradients import interval_table, summarize
+from analysis.reduce.long_lag import PROTOCOLS, budget_checks, fair_table, papers_table, solved_evidence, tuning_table
 from analysis.reduce.runs import runs
+from analysis.reduce.survival import curves
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_PALETTE
 from analysis.report.words import NAMES, describe, distinguishing, label
+from analysis.select import RULES, chosen_runs
 from bench.cells.registry import family
 from bench.tasks.registry import TASKS
 
@@ -21,23 +26,6 @@ TITLE, ANCHOR = "Long-lag tasks", "long-range"
 # the long-lag tasks (bench/tasks: kind long_lag); state tracking and selection are modern.py's
 LONG_LAG = tuple(name for name, t in TASKS.items() if t.kind == "long_lag")
 RUN = ["task", "cell", "seq_len", "forget_bias", "hidden_size", "num_layers", "bidirectional"]
-
-
-VANISHED = 1e-6  # trained task-loss gradient, farthest over nearest input, below this: vanished
-
-
-def diagnosis(run: pd.Series) -> str:
-    """Why an unsolved run failed. Exploding: the gradient was clipped on most steps. Vanishing:
-    after training, the task loss's gradient at the farthest input is under 1e-6 of that at the
-    nearest (the profile stored with the run), so the first marker cannot be learnt from. A run
-    can show both (a large norm from the recent steps, nothing from the far ones)."""
-    if run["solved"]:
-        return "solved"
-    if not np.isfinite(run.get("final_test_loss", 0.0)):
-        return "diverged"
-    why = [w for w, hit in (("exploding", run["clipped_fraction"] > 0.5),
-                            ("vanishing", run.get("trained_far_near", np.nan) < VANISHED)) if hit]
-    return " + ".join(why) or "neither vanishing nor exploding"
 
 
 def far_near(df: pd.DataFrame) -> pd.Series:
@@ -52,60 +40,6 @@ def far_near(df: pd.DataFrame) -> pd.Series:
     return summarize(g).set_index("config_hash")["ratio_far_near"]
 
 
-def fair_comparison(r: pd.DataFrame, report, claims: dict) -> str:
-    """The two protocols of the fair comparison (conf/experiment/long_range_fair.yaml):
-    A. default init, equal hidden size; B. good inits, equal parameters. Within each, per cell,
-    task and lag, the configuration (init, nonlinearity, lr) with the lowest mean validation loss
-    over seeds is chosen; its solved fraction is read on the test batch."""
-    if "final_val_loss" not in r or r["final_val_loss"].isna().all():
-        return ""
-    # Runs from before the validation batch (measure version < 3) cannot take part; a run of
-    # version 3 whose losses are not finite diverged: it counts, as an unsolved run that the
-    # validation choice ranks last (dropping it would choose among the survivors).
-    version = r["measure_version"] if "measure_version" in r else pd.Series(np.nan, index=r.index)
-    r = r[version.astype(float) >= 3].copy()
-    r["final_val_loss"] = r["final_val_loss"].fillna(np.inf)
-    budget = r["param_budget"] if "param_budget" in r else pd.Series(np.nan, index=r.index)
-    r["protocol"] = np.where(budget.notna(), "B: best init, equal parameters",
-                             np.where(r["init"] == "default", "A: default init, equal hidden size", ""))
-    r = r[r["protocol"] != ""]
-    r["lr"] = r["measure_lr"]
-    choice = ["init", "nonlinearity", "lr"]
-    base = ["protocol", "task", "cell", "seq_len"]
-    if r.empty or r.groupby(base)[choice].nunique().max().max() < 2 and r["protocol"].nunique() < 2:
-        return ""
-    cand = r.groupby(base + choice, dropna=False).agg(val=("final_val_loss", "mean"), seeds=("seed", "nunique"))
-    best = cand.reset_index().sort_values("val").groupby(base, dropna=False).head(1)
-    chosen = r.merge(best[base + choice], on=base + choice)
-    chosen["why"] = chosen.apply(diagnosis, axis=1)
-    out = chosen.groupby(base + choice + ["hidden_size"], dropna=False).agg(
-        seeds=("seed", "nunique"), solved=("solved", "sum"), val_loss=("final_val_loss", "mean"),
-        test_loss=("final_test_loss", "median"), clipped=("clipped_fraction", "median"),
-        gate_open=("gate_open_fraction", "median"),
-        failures=("why", lambda w: ", ".join(f"{k} {v}" for k, v in w[w != "solved"].value_counts().items()))).reset_index()
-    out["solved [95% Wilson]"] = [fraction(int(k), int(n)) for k, n in zip(out["solved"], out["seeds"])]
-    out = out.drop(columns=["solved"]).sort_values(base)
-    md = [report.table("fair_comparison", out, "fair long-lag comparison: per protocol, cell and lag, "
-                       "the (init, nonlinearity, lr) with the lowest mean validation loss over seeds "
-                       "(a diverged seed counts as infinite), "
-                       "its solved fraction on the test batch (95% Wilson), median test loss, median "
-                       "fraction of steps clipped, median fraction of memory gates above 0.99 at the "
-                       "end, and why unsolved runs failed (clipped on most steps: exploding; after "
-                       "training the task loss's gradient at the farthest input under 1e-6 of the "
-                       "nearest: vanishing)")]
-    T = int(out["seq_len"].max())
-    at = out[(out["task"] == "adding") & (out["seq_len"] == T)]
-    if not at.empty:
-        parts = []
-        for proto, g in at.groupby("protocol"):
-            cells = "; ".join(f"{row.cell} ({row.init}{'+' + row.nonlinearity if row.cell == 'rnn' else ''}, "
-                              f"lr {row.lr:g}, H={row.hidden_size}) {row['solved [95% Wilson]']}"
-                              for _, row in g.iterrows())
-            parts.append(f"{proto.split(':')[0]}: {cells}")
-        claims["fair"] = f"adding T={T}, solved seeds [95% Wilson], protocol " + "; protocol ".join(parts)
-    return "\n".join(md)
-
-
 def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
     lr = of(df, "long_range")
     if "task" in lr:  # state tracking and selective copying are the modern-cells section's
@@ -114,23 +48,112 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
         return None
     r = runs(lr)
     r["trained_far_near"] = r["config_hash"].map(far_near(df))
-    claims: dict = {}
-    success = success_table(r)
-    md = [INTRO, success_digest(success, report), loss_vs_lag_figure(r, report), curves_figure(lr, report),
-          ladder_figure(r, report), fair_comparison(r, report, claims), trained_profiles(df, report, claims)]
-    claims.update(long_lag_claim(success))
-    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
+    md, evidence = [INTRO], {}
+    table = fair_table(r)
+    if not table.empty:
+        checks = budget_checks(table)
+        md += [fair_digest(table, checks, report), tuning_digest(r, report), survival_figure(r, report)]
+        evidence = {"long_lag": solved_evidence(table, checks, "fair_a"),
+                    "fair": solved_evidence(table, checks, "fair_b")}
+    papers = papers_table(r, table)
+    if not papers.empty:
+        md.append(report.table("papers", papers, "the papers' outcomes as stated, the protocol run here and "
+                               "what it measured; outcome: reproduced where the Wilson interval of the "
+                               "fraction lies wholly above 1/2 for what the paper found, not reproduced "
+                               "where wholly below, partly in between"))
+    md += [success_digest(success_table(r), report), loss_vs_lag_figure(r, report), curves_figure(lr, report),
+           ladder_figure(r, report), trained_profiles(df, report, {})]
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), evidence=evidence)
 
 
-INTRO = ("Each run trains the cell with the fixed recipe (Adam, gradient-norm clipping, "
-              "held-out test batch from its own seed). `adding`: the adding problem as Le et al. "
-              "(2015) and Arjovsky et al. (2016) pose it, solved when test MSE < 0.01; the constant "
-              "predictor scores 1/6 = 0.167. `adding_hs97`: Hochreiter & Schmidhuber's (1997) form, "
-              "solved by their rule (MSE < 0.01 and every held-out sequence within 0.04); constant "
-              "predictor 1/24. Copy memory: solved at 99% recall accuracy; memoryless baseline "
-              "10 ln 8 / (T + 20). Solved fractions carry 95% Wilson intervals. Seconds to solve are training "
-              "time with subnormal floats flushed to zero (`subnormals_flushed`; kept, a step can be "
-              "several times slower: the CPU-cost section).\n")
+INTRO = ("Each run trains a cell on a long-lag task with Adam (or a paper's own optimizer), "
+         "gradient-norm clipping and a held-out test batch from its own seed, until solved or its "
+         "budget. `adding`: the adding problem as Le et al. (2015) and Arjovsky et al. (2016) pose it, "
+         "solved when test MSE < 0.01 (constant predictor 1/6); `adding_hs97`: Hochreiter & "
+         "Schmidhuber's (1997) form and success rule (constant predictor 1/24); `copy`: copy memory "
+         "(memoryless baseline 10 ln 8 / (T + 20)). Where the store holds a nested selection "
+         "(analysis/select.py), each cell's recipe (init, learning rate) is chosen on tuning seeds "
+         "(below 100) and only fresh seeds (100 and up) are reported, with their solved fraction "
+         "(95% Wilson) and the median steps to solve from a survival curve that censors unsolved runs "
+         "at their budget (Kaplan-Meier, 95% interval). A budget passes when it is at least twice the "
+         "slowest solving cell's median. Unsolved runs are described by what was measured (final "
+         "loss, fraction of steps clipped, the trained gradient's farthest/nearest ratio), without a "
+         "cause: a run on a loss plateau can still leave it. Seconds are training time with subnormal "
+         "floats flushed (two runs share the machine: seconds inflated, steps not).\n")
+
+
+def fair_digest(table: pd.DataFrame, checks: pd.DataFrame, report) -> str:
+    """The fair comparison: per protocol, lag and cell, the chosen recipe and its reported seeds."""
+    shown = pd.DataFrame({
+        "protocol": table["protocol"].str.split(":").str[0], "lag": table["seq_len"], "cell": table["cell"],
+        "recipe (chosen on tuning seeds)": table["recipe"] + np.where(table["on_edge"], " (edge of grid)", "")
+        + np.where(~table["by_solve"], " (no tuning seed solved)", ""),
+        "solved [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.lo:.2f}, {r.hi:.2f}]" for r in table.itertuples()],
+        "median steps to solve [95%]": [steps_text(r) for r in table.itertuples()],
+        "unsolved: final MSE, clipped, far/near gradient": [unsolved_text(r) for r in table.itertuples()]})
+    lines = [f"- protocol {c.protocol.split(':')[0]}, {c.task} lag {int(c.seq_len)}: {c.why}" for c in checks.itertuples()]
+    return (report.table("fair_comparison", table, "the fair comparison under nested selection: per "
+                         "protocol, lag and cell, the recipe chosen on tuning seeds and its reported seeds",
+                         shown=shown) + "\nBudget check (at least twice the slowest solving cell's median "
+            "steps to solve):\n\n" + "\n".join(lines) + "\n")
+
+
+def steps_text(r) -> str:
+    if math.isnan(r.median_steps):
+        return f"> {r.budget} (under half solved)"
+    hi = "inf" if math.isinf(r.median_hi) else f"{r.median_hi:.0f}"
+    return f"{r.median_steps:.0f} [{r.median_lo:.0f}, {hi}]"
+
+
+def unsolved_text(r) -> str:
+    if r.solved == r.seeds:
+        return "-"
+    far = "-" if pd.isna(r.unsolved_far_near) else f"{r.unsolved_far_near:.1e}"
+    div = f", {r.diverged} diverged" if r.diverged else ""
+    return f"{r.unsolved_final_loss:.3g}, {r.unsolved_clipped:.0%}, {far}{div}"
+
+
+def tuning_digest(r: pd.DataFrame, report) -> str:
+    """Every candidate on the tuning seeds: solved fraction and median steps per learning rate."""
+    t = tuning_table(r)
+    if t.empty:
+        return ""
+    t["entry"] = [f"{s:.0%}" + ("" if math.isinf(m) else f", {m:.0f}") for s, m in zip(t["solved"], t["median_steps"])]
+    init = t["init"].fillna("default") if "init" in t else pd.Series("default", index=t.index)
+    t["candidate"] = t["cell"] + np.where(init != "default", " " + init.astype(str), "")
+    wide = t.pivot_table(index=["protocol", "seq_len", "candidate"], columns="measure_lr", values="entry", aggfunc="first")
+    wide = wide.reset_index()
+    wide.columns = [f"lr {c:g}" if isinstance(c, float) else c for c in wide.columns]
+    return report.table("fair_tuning", t.drop(columns=["entry"]), "the tuning seeds: per candidate "
+                        "and learning rate, the fraction of tuning seeds solved and their median steps to "
+                        "solve (what the choice reads; never reported as a result)", shown=wide)
+
+
+def survival_figure(r: pd.DataFrame, report) -> str:
+    """Solved fraction against training steps of the reported seeds, per protocol and lag."""
+    panels = []
+    for rule, proto in PROTOCOLS.items():
+        rep = chosen_runs(r, RULES[rule])
+        for T, g in rep.groupby("seq_len"):
+            panels.append((proto.split(":")[0], T, g))
+    if not panels:
+        return ""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), sharey=True, squeeze=False)
+    for ax, (proto, T, g) in zip(axes[0], panels):
+        for (cell,), curve in curves(g, ["cell"]).items():
+            xs = np.concatenate([[0], curve["step"].to_numpy()])
+            ys = np.concatenate([[0], curve["solved_fraction"].to_numpy()])
+            ax.step(xs, ys, where="post", color=CELL_PALETTE.get(cell), label=cell)
+            ax.fill_between(xs, np.concatenate([[0], curve["lo"]]), np.concatenate([[0], curve["hi"]]),
+                            step="post", color=CELL_PALETTE.get(cell), alpha=0.15, lw=0)
+        ax.axvline(g["budget"].max(), color="grey", ls=":", lw=1)
+        ax.set(title=f"protocol {proto}, lag {int(T)}", xlabel="training steps", ylim=(-0.02, 1.02))
+    axes[0][0].set_ylabel("reported seeds solved")
+    axes[0][-1].legend(loc="lower right", fontsize="small")
+    fig.suptitle("Solved fraction against steps (Kaplan-Meier; band: 95% interval; dotted: the budget)", y=1.03)
+    return report.figure("long_range_survival", fig, "fraction of reported seeds solved by each training step, "
+                         "per protocol and lag, each cell at its recipe chosen on tuning seeds; runs "
+                         "unsolved at the budget are censored there")
 
 
 def success_table(r: pd.DataFrame) -> pd.DataFrame:
@@ -211,21 +234,6 @@ def ladder_figure(r: pd.DataFrame, report) -> str:
                             "LSTM steps to solve against the forget-gate bias (band: range over "
                             "seeds); solved: " + ", ".join(f"bias {b:g} {int(r_['sum'])}/{int(r_['count'])}"
                                                           for b, r_ in solved.iterrows()))
-
-
-def long_lag_claim(success: pd.DataFrame) -> dict:
-    adding = success[(success["task"] == "adding") & (success["forget_bias"].isna() | (success["forget_bias"] == 0))]
-    if not adding.empty:
-        T = 100 if (adding["seq_len"] == 100).any() else int(adding["seq_len"].min())
-        at = adding[adding["seq_len"] == T]
-        names = distinguishing(at)
-        parts = []
-        for _, row in at.iterrows():
-            extra = (f", median {row.median_steps_to_solve:.0f} steps / {row.median_seconds_to_solve:.0f} s"
-                     if row.solved else f", final MSE {row.median_final_loss:.3f}")
-            parts.append(f"{label(row, names)} solved {fraction(int(row.solved), int(row.seeds))}{extra}")
-        return {"long_lag": f"adding problem (Le et al. form) T={T}, solved seeds [95% Wilson]: " + "; ".join(parts)}
-    return {}
 
 
 def trained_profiles(df: pd.DataFrame, report, claims: dict) -> str:

@@ -27,15 +27,15 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
     quiet = each[~each["noisy"].astype(bool)]  # ratios only from points that passed the noise check
     r = ratio_table(quiet)
     crossover_claims: dict = {}
+    crossover_md, crossover_evidence = crossover(each, report, crossover_claims)
     md = [INTRO, points_table(p, report), noise_line(p), ratio_digest(r, report), depth_table(p, quiet, report),
-          crossover(each, report, crossover_claims)]
+          crossover_md]
     fit = cost_fit(p)
     if not fit.empty:
         md.append(report.table("cost_fit", fit, "per-step cost fit time = a + b*seq_len"))
     uni = p[~p["bidirectional"].astype(bool) & (p["num_layers"] == 1)]
     md += [tokens_figure(p, report), lstm_rnn_figure(r, report), peak_figure(p, uni, report), memory_figure(uni, report)]
-    claims = {**crossover_claims, **claim_figures(p, r)}
-    return SectionResult(TITLE, ANCHOR, "\n".join(md), claims)
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), crossover_claims, evidence={**evidence(r), **crossover_evidence})
 
 
 INTRO = ("One training step = forward (with the loss on the readout), backward, Adam step; each "
@@ -182,25 +182,28 @@ def memory_figure(uni: pd.DataFrame, report) -> str:
                             "max_memory_allocated), never mixed on one axis")
 
 
-def claim_figures(p: pd.DataFrame, r: pd.DataFrame) -> dict:
-    """The figures the scorecard quotes from this section."""
-    claims = {}
-    lr = r[r["ratio_kind"].str.startswith("lstm/rnn")] if not r.empty else r
+def evidence(r: pd.DataFrame) -> dict:
+    """What the claims judge (analysis/report/verdicts.py): per configuration, the LSTM/RNN and
+    the bidirectional/unidirectional LSTM step-time ratios with their intervals; the headline is
+    the native backend at hidden 256, seq_len 100 where measured."""
+    if r.empty:
+        return {}
+
+    def frame(rows: pd.DataFrame) -> pd.DataFrame:
+        rows = rows.copy()
+        rows["scope"] = [f"{b}, H={h}, T={t}, B={n}" for b, h, t, n in
+                         zip(rows["measure_backend"], rows["hidden_size"], rows["seq_len"], rows["batch_size"])]
+        rows["headline"] = (rows["measure_backend"] == "native") & (rows["hidden_size"] == 256) & (rows["seq_len"] == 100)
+        return rows[["scope", "ratio", "ratio_lo", "ratio_hi", "interval_covers", "headline"]]
+
+    out = {}
+    lr = r[r["ratio_kind"].str.startswith("lstm/rnn") & ~r["bidirectional"].astype(bool)]
     if not lr.empty:
-        parts = [f"{b} {g['ratio'].median():.2f}x ({g['ratio'].min():.2f} to {g['ratio'].max():.2f}, "
-                 f"{len(g)} configurations; widest 95% interval of one configuration "
-                 f"{(g['ratio_hi'] - g['ratio_lo']).max():.2f})" for b, g in lr.groupby("measure_backend")]
-        claims["slower"] = ("LSTM/RNN step time, median (range): " + ", ".join(parts) +
-                            "; FLOP ratio 4x (by construction of the cells)")
-    bi = r[r["ratio_kind"].str.startswith("bidirectional")] if not r.empty else r
+        out["slower"] = frame(lr)
+    bi = r[r["ratio_kind"].str.startswith("bidirectional") & (r["cell"] == "lstm")]
     if not bi.empty:
-        prm = p.groupby(["cell", "bidirectional", "hidden_size", "num_layers", "input_size"])["params"].first().unstack("bidirectional")
-        pr = (prm[True] / prm[False]).dropna() if {True, False} <= set(prm.columns) else pd.Series(dtype=float)
-        claims["bidir"] = (f"step time bidirectional/unidirectional {bi['ratio'].median():.2f}x "
-                           f"({bi['ratio'].min():.2f} to {bi['ratio'].max():.2f}, {len(bi)} configurations)"
-                           + (f"; parameters {pr.min():.2f}x (by construction)" if len(pr) and pr.min() == pr.max()
-                              else f"; parameters {pr.min():.2f}x to {pr.max():.2f}x" if len(pr) else ""))
-    return claims
+        out["bidir"] = frame(bi)
+    return out
 
 
 BACKEND_NAMES = {"auto": "default: oneDNN LSTM, native RNN", "native": "native loop for both"}
@@ -244,13 +247,13 @@ def crossover_ratios(g: pd.DataFrame, fused: str) -> pd.DataFrame:
                                        "memory_ratio"])
 
 
-def crossover(p: pd.DataFrame, report, claims: dict) -> str:
+def crossover(p: pd.DataFrame, report, claims: dict) -> tuple:
     """Step time and memory against seq_len per cell and path (fused kernel, native loop; a
     diagonal cell's `model.path`: parallel scan, sequential loop, the linear-space kernels): where
-    each overtakes, and what memory it pays."""
+    each overtakes, and what memory it pays. Returns (markdown, evidence for the claims)."""
     p = p.copy()
     if "path" not in p or p["path"].isna().all() or p["seq_len"].nunique() < 4:
-        return ""
+        return "", {}
     diagonal = p["path"].notna()
     p["path"] = p["cell"].astype(str) + " " + p["path"].where(diagonal, p["backend"]).astype(str)
     p["diagonal"] = diagonal
@@ -259,26 +262,12 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
         k = (*k[:3], str(g["device_name"].iloc[0]) if "device_name" in g else k[3])
         if g["seq_len"].nunique() < 4 or not g["diagonal"].any():
             continue
-        md = []
         fused = "lstm onednn" if (g["path"] == "lstm onednn").any() else "lstm cudnn"
         ratios = crossover_ratios(g, fused)
-        md.append(report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len (below 1: "
-                               "the first is faster), median over repetitions with its 95% bootstrap "
-                               "interval [ratio_lo, ratio_hi]; memory_ratio: measured peak memory, first "
-                               "over second"))
-        parts = []
-        for comparison, c in ratios[ratios["comparison"].str.endswith(fused)].groupby("comparison", sort=True):
-            c = c.sort_values("seq_len")
-            won, last = c[c["ratio_hi"] < 1], c.iloc[-1]
-            path = " ".join(comparison.split()[:2])
-            verdict = (f"overtakes the fused LSTM from T={int(won['seq_len'].min())}" if len(won)
-                       else "never overtakes the fused LSTM")
-            parts.append(f"{path} {verdict} "
-                         f"(x{last.ratio:.2f} [{last.ratio_lo:.2f}, {last.ratio_hi:.2f}] at T={int(last.seq_len)}, "
-                         f"memory x{last.memory_ratio:.2f})")
-        if parts:
-            claims["scan"] = (f"step time against the fused LSTM ({fused.split()[1]}), ratio [95% CI] and "
-                              "measured memory at the longest seq_len: " + "; ".join(parts))
+        md = [report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len (below 1: the first "
+                           "is faster), with the 95% interval [ratio_lo, ratio_hi] (interval_covers: over "
+                           "interleaved rounds, or one run's repetitions); memory_ratio: measured peak "
+                           "memory, first over second")]
         against = ratios[ratios["comparison"].str.endswith(fused) & (ratios["ratio_hi"] < 1)]
         title = (f"{', '.join(sorted(set(' '.join(c.split()[:2]) for c in against['comparison'])))} "
                  "overtake the fused LSTM" if len(against) else "no diagonal cell's path overtakes the fused LSTM")
@@ -288,5 +277,20 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> str:
                                       "native loop of torch.nn; dashed: the cell's own sequential loop; "
                                       "dash-dot: parallel scan; the finer dashes: the linear-space "
                                       "kernels fused_loop, chunked, cpp, compiled)"))
-        return "\n".join(md)
-    return ""
+        return "\n".join(md), crossover_evidence(ratios, fused)
+    return "", {}
+
+
+def crossover_evidence(ratios: pd.DataFrame, fused: str) -> dict:
+    """Per diagonal cell at the longest seq_len: its parallel scan against the fused LSTM (claim
+    `scan`), and its fastest path against the fused LSTM (claim `fastest`)."""
+    at = ratios[ratios["comparison"].str.endswith(f"/ {fused}")]
+    if at.empty:
+        return {}
+    at = at[at["seq_len"] == at["seq_len"].max()].copy()
+    at["cell"] = at["comparison"].str.split().str[0]
+    at["path"] = at["comparison"].str.split().str[1]
+    at["scope"] = at["cell"] + " " + at["path"] + f" at T={int(at['seq_len'].iloc[0])}"
+    cols = ["scope", "ratio", "ratio_lo", "ratio_hi", "interval_covers"]
+    fastest = at.loc[at.groupby("cell")["ratio"].idxmin()]
+    return {"scan": at[at["path"] == "scan"][cols], "fastest": fastest[cols]}

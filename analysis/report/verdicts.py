@@ -1,0 +1,264 @@
+"""Verdicts: each claim judged by a stated rule from the evidence the sections reduce.
+
+A claim's rule turns its evidence (a small frame, one row per configuration the store measured)
+into findings: per configuration, whether the claim holds there (True), does not (False), with the
+figure behind it and its interval. The verdict combines them: `supported` where it holds in every
+configuration measured, `contradicted` where it holds in none, `mixed` (naming where it holds and
+where not) otherwise, `not measured` without evidence. A configuration whose interval cannot tell
+(it straddles the rule's threshold) counts as not holding: the claim says more than that
+configuration shows. Tests (tests/test_verdicts.py) flip every verdict by flipping its evidence.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import pandas as pd
+
+VERDICTS = ("supported", "contradicted", "mixed", "not measured")
+
+
+@dataclass(frozen=True)
+class Finding:
+    scope: str            # the configuration in words
+    holds: bool
+    figure: str           # the number behind it, with its interval
+    why: str = ""         # where it does not hold: what the interval shows instead
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    figure: str           # the headline number with its interval (the first finding's, or the rule's pick)
+    scope: str            # the configurations judged, or where it holds and where not
+    findings: tuple = ()
+
+
+def combine(findings: List[Finding], headline: Optional[Finding] = None) -> Verdict:
+    """supported / contradicted / mixed from per-configuration findings."""
+    if not findings:
+        return Verdict("not measured", "-", "-")
+    held = [f for f in findings if f.holds]
+    head = headline or findings[-1]
+    names = ", ".join(f.scope for f in findings)
+    if len(held) == len(findings):
+        verdict, scope = "supported", f"holds in every configuration measured ({names})"
+    elif not held:
+        verdict, scope = "contradicted", f"holds in none of the configurations measured ({names})"
+    else:
+        not_held = [f for f in findings if not f.holds]
+        verdict = "mixed"
+        scope = (f"holds for {', '.join(f.scope for f in held)}; not for "
+                 f"{', '.join(f.scope for f in not_held)}")
+    return Verdict(verdict, head.figure, scope, tuple(findings))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """key; statement: what the row claims, worded to claim no more than the rule decides;
+    tutorial: the classic tutorial's sentence it tests, where it has one; rule: the rule in words;
+    study: the reference study that measures it (results/reference/<study>); preset: what measures
+    it in a store of one's own; judge(evidence) -> Verdict; by_construction: a fact the code
+    guarantees (labelled so, never presented as a finding)."""
+    key: str
+    statement: str
+    rule: str
+    study: str
+    preset: str
+    judge: Callable[[object], Verdict]
+    tutorial: str = ""
+    by_construction: bool = False
+
+
+# --- the rules -------------------------------------------------------------------------------
+
+def half_life_text(row) -> str:
+    return row.get("half_life", "-") if isinstance(row, dict) else getattr(row, "half_life", "-")
+
+
+def slower_decay(a, b) -> Optional[bool]:
+    """Whether a's gradient decays more slowly than b's (decay per step is negative): a's interval
+    wholly above b's -> True, wholly below -> False, overlapping -> None."""
+    if a["decay_lo"] > b["decay_hi"]:
+        return True
+    if a["decay_hi"] < b["decay_lo"]:
+        return False
+    return None
+
+
+def judge_gates(evidence: Dict) -> Verdict:
+    """Consistency check: ref_lstm's gradient profiles equal nn.LSTM's to float64 rounding."""
+    diff = evidence.get("max_rel_diff")
+    if diff is None or (isinstance(diff, float) and math.isnan(diff)):
+        return Verdict("not measured", "-", "-")
+    ok = diff <= 1e-9
+    return combine([Finding("every profile measured for both", ok,
+                            f"max relative difference {diff:.1e} (rule: <= 1e-9)")])
+
+
+def judge_pairs(frame: pd.DataFrame, a: str, b: str, label: str, hold: str = "slower") -> Verdict:
+    """Per configuration (`scope` column): whether cell a's decay interval lies wholly slower than
+    cell b's (frame rows: scope, cell, decay_lo, decay_hi, half_life)."""
+    if frame is None or frame.empty:
+        return Verdict("not measured", "-", "-")
+    findings = []
+    for scope, g in frame.groupby("scope", sort=False):
+        ra, rb = g[g["cell_role"] == a], g[g["cell_role"] == b]
+        if ra.empty or rb.empty:
+            continue
+        ra, rb = ra.iloc[0], rb.iloc[0]
+        cmp = slower_decay(ra, rb)
+        figure = f"half-life {ra['name']} {ra['half_life']} vs {rb['name']} {rb['half_life']} steps"
+        why = "" if cmp else ("the intervals overlap" if cmp is None else f"{rb['name']} reaches further")
+        findings.append(Finding(scope, bool(cmp), figure, why))
+    return combine(findings)
+
+
+def judge_reach(frame: pd.DataFrame) -> Verdict:
+    return judge_pairs(frame, "lstm", "rnn", "reach")
+
+
+def judge_init(frame: pd.DataFrame) -> Verdict:
+    return judge_pairs(frame, "lstm", "rnn", "init")
+
+
+def judge_solved(frame: pd.DataFrame) -> Verdict:
+    """Per configuration: the LSTM's solved fraction's Wilson interval wholly above the RNN's
+    (frame rows: scope, cell_role, solved, seeds, lo, hi, name, budget_ok)."""
+    if frame is None or frame.empty:
+        return Verdict("not measured", "-", "-")
+    findings = []
+    for scope, g in frame.groupby("scope", sort=False):
+        ra, rb = g[g["cell_role"] == "lstm"], g[g["cell_role"] == "rnn"]
+        if ra.empty or rb.empty:
+            continue
+        ra, rb = ra.iloc[0], rb.iloc[0]
+        holds = ra["lo"] > rb["hi"]
+        figure = (f"solved {ra['name']} {int(ra['solved'])}/{int(ra['seeds'])} [{ra['lo']:.2f}, {ra['hi']:.2f}] vs "
+                  f"{rb['name']} {int(rb['solved'])}/{int(rb['seeds'])} [{rb['lo']:.2f}, {rb['hi']:.2f}]")
+        if not bool(g["budget_ok"].all()):
+            figure += " (budget shorter than the rule asks)"
+        why = "" if holds else ("the RNN solves as often" if ra["lo"] <= rb["hi"] else "")
+        findings.append(Finding(scope, bool(holds), figure, why))
+    return combine(findings)
+
+
+def judge_ratio(frame: pd.DataFrame, low: float, high: float = math.inf) -> Verdict:
+    """Per configuration: a ratio's interval wholly inside [low, high] (frame rows: scope, ratio,
+    ratio_lo, ratio_hi, interval_covers, headline)."""
+    if frame is None or frame.empty:
+        return Verdict("not measured", "-", "-")
+    findings, headline = [], None
+    for r in frame.itertuples():
+        holds = r.ratio_lo > low and r.ratio_hi < high
+        covers = "over interleaved rounds" if r.interval_covers == "rounds" else "one run's repetitions only"
+        f = Finding(r.scope, bool(holds), f"{r.ratio:.2f}x [{r.ratio_lo:.2f}, {r.ratio_hi:.2f}] ({covers})")
+        findings.append(f)
+        if getattr(r, "headline", False):
+            headline = f
+    return combine(findings, headline)
+
+
+def judge_slower(frame: pd.DataFrame) -> Verdict:
+    return judge_ratio(frame, 1.0)
+
+
+def judge_bidir(frame: pd.DataFrame) -> Verdict:
+    return judge_ratio(frame, 1.8, 2.2)
+
+
+def judge_below_one(frame: pd.DataFrame) -> Verdict:
+    """The first side faster: the interval wholly below 1 (frame's ratio is first over second)."""
+    if frame is None or frame.empty:
+        return Verdict("not measured", "-", "-")
+    flipped = frame.assign(ratio_lo=1 / frame["ratio_hi"], ratio_hi=1 / frame["ratio_lo"], ratio=1 / frame["ratio"])
+    return judge_ratio(flipped, 1.0)
+
+
+def judge_subnormal(frame: pd.DataFrame) -> Verdict:
+    return judge_ratio(frame, 1.10)
+
+
+def judge_findings(frame: pd.DataFrame) -> Verdict:
+    """Evidence already reduced to findings by its section (rows: scope, holds, figure)."""
+    if frame is None or frame.empty:
+        return Verdict("not measured", "-", "-")
+    return combine([Finding(r.scope, bool(r.holds), r.figure) for r in frame.itertuples()])
+
+
+# --- the claims, in scorecard order ----------------------------------------------------------
+
+CLAIMS: List[Claim] = [
+    Claim("gates", "`ref_lstm`, written from the gate equations, reproduces `torch.nn.LSTM`'s gradients",
+          "every gradient profile measured for both agrees to a relative 1e-9 (a consistency check "
+          "of the equations, not a finding about LSTMs)", "classic", "gradients", judge_gates,
+          tutorial="The gates and cell state follow the textbook formulas", by_construction=True),
+    Claim("reach", "At PyTorch's default init, an LSTM's gradient reaches further back than a plain RNN's",
+          "per sequence length, the LSTM's decay-per-step interval (95%, bootstrap over seeds and "
+          "samples) lies wholly slower than the tanh RNN's", "classic", "gradients", judge_reach,
+          tutorial="LSTM alleviates vanishing gradients"),
+    Claim("init", "The LSTM's reach is not only PyTorch's default init: at its best init the RNN still "
+          "reaches less far than the LSTM at its best", "the best-init LSTM's decay interval lies wholly "
+          "slower than the best-init RNN's (best: the slowest decay over the inits measured)", "classic",
+          "gradients_init", judge_init),
+    Claim("long_lag", "On the adding problem an LSTM learns lags that a plain RNN does not (PyTorch's "
+          "default init, equal hidden size; protocol A)", "per lag, the LSTM's solved fraction over 10 "
+          "reported seeds (95% Wilson) lies wholly above the RNN's, each at its learning rate chosen on "
+          "tuning seeds", "fair", "long_range_fair", judge_solved,
+          tutorial="LSTM learns long-range dependencies that a plain RNN cannot"),
+    Claim("fair", "...and against a well-initialised RNN of equal parameter count (protocol B)",
+          "as for protocol A, with each cell's init and learning rate chosen on tuning seeds", "fair",
+          "long_range_fair", judge_solved),
+    Claim("slower", "An LSTM training step takes longer than a plain RNN's on this CPU",
+          "per size and backend, the LSTM/RNN step-time ratio's interval over interleaved rounds lies "
+          "wholly above 1", "classic", "throughput_quick", judge_slower,
+          tutorial="LSTM trains slower than a plain RNN"),
+    Claim("bidir", "A bidirectional LSTM step takes twice a unidirectional one (its parameters are "
+          "2x by construction)", "per size and backend, the bidirectional/unidirectional step-time "
+          "ratio's interval lies wholly inside [1.8, 2.2]", "classic", "throughput_quick", judge_bidir,
+          tutorial="Bi-LSTM doubles parameters and compute"),
+    Claim("scan", "The diagonal cells' parallel scan outruns a fused LSTM at the longest sequence "
+          "measured (this CPU)", "per cell, the scan's step time over the fused LSTM's, interval over "
+          "interleaved rounds wholly below 1 at the longest seq_len", "modern", "throughput_crossover",
+          judge_below_one),
+    Claim("fastest", "A diagonal cell's fastest path outruns a fused LSTM at the longest sequence "
+          "measured (this CPU)", "per cell, its fastest path's step time over the fused LSTM's, "
+          "interval wholly below 1 at the longest seq_len", "modern", "throughput_crossover",
+          judge_below_one),
+    Claim("signed", "A diagonal cell with transitions in [0, 1] does not learn parity, where the same "
+          "cell with transitions in (-1, 1) does (the range, not input-dependence, decides)",
+          "parity with one final label: the signed minGRU solves at the training lengths in a Wilson "
+          "interval wholly above minGRU's and minLSTM's (10 reported seeds each)", "modern",
+          "state_tracking", judge_findings),
+    Claim("state", "The nonlinear recurrences (RNN, LSTM, GRU) track S3 beyond the training length; a "
+          "signed diagonal cell does not", "word problem of S3: per cell, the reported seeds whose "
+          "scaled accuracy is >= 0.9 at every test length up to 256 (Wilson), nonlinear cells' interval "
+          "wholly above the signed cell's", "modern", "state_tracking", judge_findings),
+    Claim("subnormal", "On this CPU, subnormal floats slow a training step by more than 10% until "
+          "flushed", "per configuration, the kept/flushed step-time ratio's interval lies wholly above "
+          "1.10", "cpu_cost", "cpu_cost", judge_subnormal,
+          tutorial="(a CPU's cost of vanishing gradients)"),
+]
+CLAIM_KEYS = [c.key for c in CLAIMS]
+BY_KEY = {c.key: c for c in CLAIMS}
+
+
+def judge_all(evidence: Dict[str, object]) -> Dict[str, Verdict]:
+    """Every claim's verdict from the evidence the sections gathered (missing: not measured)."""
+    return {c.key: c.judge(evidence[c.key]) if c.key in evidence else Verdict("not measured", "-", "-")
+            for c in CLAIMS}
+
+
+@dataclass
+class Scorecard:
+    verdicts: Dict[str, Verdict] = field(default_factory=dict)
+
+    def frame(self) -> pd.DataFrame:
+        rows = []
+        for c in CLAIMS:
+            v = self.verdicts.get(c.key, Verdict("not measured", "-", "-"))
+            rows.append({"claim": c.key, "statement": c.statement, "verdict": v.verdict, "figure": v.figure,
+                         "scope": v.scope, "rule": c.rule, "study": c.study, "preset": c.preset,
+                         "by_construction": c.by_construction})
+        return pd.DataFrame(rows)
