@@ -1,7 +1,8 @@
 """`python -m analysis.history [DIR] --out FIG`: each CI metric across commits, as `asv publish`.
 
-Reads the history store that `make ci-bench` appends to (results/ci/history/, one parquet file
-per run, written by `analysis.compare --history`) and draws every timing metric's change against
+Reads the history store that `make ci-bench` and `make ci-counts` append to (results/ci/history/,
+one parquet file per run, written by `analysis.compare --history` and `analysis.counts --history`)
+and draws every timing metric's and every cell's instruction count's change against
 the run's commit, oldest first: A/B runs with their 95% interval, stored-baseline runs as points,
 the threshold as a shaded band. It also prints, per run, the commit, the mode and the verdicts.
 """
@@ -23,7 +24,8 @@ import seaborn as sns  # noqa: E402
 
 from analysis.load import StoreError  # noqa: E402
 
-TIMING = ("step time ", "step/matmul ", "lstm/rnn", "gru/rnn", "bi/uni")
+# The metrics drawn: the timings, and beside them the instruction counts of `make ci-counts`.
+TIMING = ("step time ", "step/matmul ", "lstm/rnn", "gru/rnn", "bi/uni", "instructions ")
 
 
 def load_history(directory: Path) -> pd.DataFrame:
