@@ -98,6 +98,9 @@ def append_history(table: pd.DataFrame, history: Path) -> Path:
         if t[col].dtype == object:
             t[col] = t[col].astype(str)
     path = history / f"{stamp:%Y%m%dT%H%M%S}-{t['head_sha'].iloc[0]}.parquet"
+    n = 1
+    while path.exists():  # two runs of one commit in one second (ci-bench, then ci-counts)
+        path, n = path.with_name(f"{stamp:%Y%m%dT%H%M%S}-{t['head_sha'].iloc[0]}-{n}.parquet"), n + 1
     t.to_parquet(path, index=False)
     return path
 
