@@ -1,8 +1,11 @@
 """`python -m analysis.counts DIR [--out FILE] [--history DIR]`: the instruction-count verdict.
 
-Reads DIR/counts.json, written by `python -m bench.counts` (both sides' instructions per training
-step of every registered cell, REPEATS counted steps each). Per cell, base and head are the
-median over their counted steps, and change = head/base - 1:
+Reads DIR/counts.json, written by `python -m bench.counts`: for both sides, every registered
+cell's REPEATS counted training steps, each as instructions in all and the part inside glibc's
+malloc internals (bench/callgrind.py). The judged count of a step is the instructions outside
+those internals, whose cost follows the heap's state rather than the code (measured: they move
+a tiny step by up to 0.6%; the rest, by under 0.05%). Per cell, base and head are the median
+over their counted steps, change = head/base - 1, and `with malloc` the same change in all:
 
 - `REGRESSION` where change > THRESHOLD; `improvement` where change < -THRESHOLD; else `ok`.
 - fail closed: a cell that base counted and head does not register, or cannot count, is a
@@ -10,10 +13,12 @@ median over their counted steps, and change = head/base - 1:
 - a cell that head registers and base does not is `new`: listed, not judged; one that base
   could not count is `inconclusive`;
 - exit 0: no regression; 1: a regression; 2: unusable input (no or unreadable counts.json, a
-  side missing, a count that is not a positive integer).
+  side missing, counts that are not positive integers).
 
 Prints a markdown verdict, also written to --out, and appends the table to the CI history
 (--history, `analysis.history`), where the counts are drawn across commits beside the timings.
+`--spread DIR...` prints instead, per cell, the changes of runs of identical code (what
+THRESHOLD is set from).
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ from analysis.load import StoreError
 SPREAD_MAX = 0.0025
 THRESHOLD = 0.0075
 PREFIX = "instructions "  # the metric names in the verdict and the history: `instructions lstm`
-SHOWN = ["metric", "base", "head", "change", "spread", "threshold", "verdict"]
+SHOWN = ["metric", "base", "head", "change", "with malloc", "spread", "threshold", "verdict"]
 
 
 def load_counts(directory: Path) -> Dict:
@@ -56,13 +61,28 @@ def load_counts(directory: Path) -> Dict:
         if not isinstance(cells, dict):
             raise StoreError(f"{path}: malformed ({side} has no cells)")
         for cell, entry in cells.items():
-            counts = entry.get("counts") if isinstance(entry, dict) else None
-            if isinstance(entry, dict) and counts is None and isinstance(entry.get("error"), str):
+            if isinstance(entry, dict) and "counts" not in entry and isinstance(entry.get("error"), str):
                 continue
-            if not (isinstance(counts, list) and counts
-                    and all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in counts)):
-                raise StoreError(f"{path}: malformed counts of {cell} on {side} (want positive integers)")
+            if not counted(entry):
+                raise StoreError(f"{path}: malformed counts of {cell} on {side} (want `counts` and "
+                                 "`malloc`, equal lists of positive integers, malloc under counts)")
     return meta
+
+
+def counted(entry) -> bool:
+    """Whether a cell's entry holds usable counts: `counts` and `malloc`, lists of one length,
+    of integers with 0 <= malloc < counts."""
+    if not isinstance(entry, dict):
+        return False
+    total, malloc = entry.get("counts"), entry.get("malloc")
+    ints = lambda xs: isinstance(xs, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in xs)  # noqa: E731
+    return (ints(total) and ints(malloc) and len(total) == len(malloc) > 0
+            and all(0 <= m < t for t, m in zip(total, malloc)))
+
+
+def judged(entry: dict) -> List[int]:
+    """The counts judged: each step's instructions outside glibc's malloc internals."""
+    return [t - m for t, m in zip(entry["counts"], entry["malloc"])]
 
 
 def spread(counts: List[int]) -> float:
@@ -71,13 +91,14 @@ def spread(counts: List[int]) -> float:
 
 
 def cell_verdict(base: Optional[dict], head: Optional[dict], threshold: float) -> dict:
-    """One cell's row: base and head medians, change, the larger within-run spread, verdict.
-    None: the side does not register the cell."""
-    row = {"base": np.nan, "head": np.nan, "change": np.nan, "spread": np.nan, "threshold": threshold}
+    """One cell's row: base and head medians, change (and in all, with malloc), the larger
+    within-run spread, verdict. None: the side does not register the cell."""
+    row = {"base": np.nan, "head": np.nan, "change": np.nan, "with malloc": np.nan, "spread": np.nan,
+           "threshold": threshold}
     if base is not None and "counts" in base:
-        row["base"] = statistics.median(base["counts"])
+        row["base"] = statistics.median(judged(base))
     if head is not None and "counts" in head:
-        row["head"] = statistics.median(head["counts"])
+        row["head"] = statistics.median(judged(head))
     if base is None:
         return {**row, "verdict": "new (not registered in base; not judged)"}
     if "counts" not in base:
@@ -87,7 +108,8 @@ def cell_verdict(base: Optional[dict], head: Optional[dict], threshold: float) -
     if "counts" not in head:
         return {**row, "verdict": f"REGRESSION (head could not count it: {head['error']})"[:200]}
     row["change"] = row["head"] / row["base"] - 1
-    row["spread"] = max(spread(base["counts"]), spread(head["counts"]))
+    row["with malloc"] = statistics.median(head["counts"]) / statistics.median(base["counts"]) - 1
+    row["spread"] = max(spread(judged(base)), spread(judged(head)))
     verdict = ("REGRESSION" if row["change"] > threshold else
                "improvement" if row["change"] < -threshold else "ok")
     return {**row, "verdict": verdict}
@@ -129,22 +151,36 @@ def compare_counts(directory: Path, threshold: float = THRESHOLD) -> Tuple[int, 
                                                      (int(new.sum()), "new"),
                                                      (int(inconclusive.sum()), "inconclusive")] if n)
     summary = f"{int(bad.sum())} regression(s)" if bad.any() else "no regression"
-    shown = table.assign(change=table["change"].map(lambda c: f"{c:+.3%}" if pd.notna(c) else ""),
+    pct = lambda c: f"{c:+.3%}" if pd.notna(c) else ""  # noqa: E731
+    shown = table.assign(change=table["change"].map(pct), **{"with malloc": table["with malloc"].map(pct)},
                          spread=table["spread"].map(lambda c: f"{c:.2%}" if pd.notna(c) else ""),
                          threshold=f"{threshold:.2%}")
     text = "\n".join([
         "# rnn-bench regression check (instruction counts)", "",
         f"Base: {meta.get('base')}; head: {meta.get('head')}. Instructions (callgrind Ir) of one training "
-        f"step (forward, loss, backward), median of each side's counted steps; {meta.get('valgrind', 'valgrind')}, "
+        f"step (forward, loss, backward) outside glibc's malloc internals, median of each side's counted "
+        f"steps; {meta.get('valgrind', 'valgrind')}, "
         f"{meta.get('seconds', float('nan')):.0f} s.", "", *environment(meta), "",
         shown.to_markdown(index=False, floatfmt=".0f"), "",
-        f"change = head/base - 1; spread: the larger side's (max - min)/median over its counted steps. "
+        f"change = head/base - 1 (with malloc: of all instructions, not judged); spread: the larger side's "
+        f"(max - min)/median over its counted steps. "
         f"A regression is a change above +{threshold:.2%} (identical code moved at most "
         f"{SPREAD_MAX:.2%}); an improvement, below -{threshold:.2%}.", "",
         f"**Verdict: {summary}; {judged}{extra}.**", ""])
     table["mode"], table["base_ref"] = "counts", str(meta.get("base"))
     table["head_sha"], table["base_sha"] = str(meta.get("head_sha")), str(meta.get("base_sha"))
     return (1 if bad.any() else 0), text, table
+
+
+def spread_table(directories: List[Path]) -> pd.DataFrame:
+    """Runs of identical code (`bench.counts --base HEAD`, unchanged tree), one column per run:
+    each cell's change, the largest |change| over the runs (what THRESHOLD is set from), and
+    the largest of all instructions (with malloc's internals; not judged)."""
+    tables = {Path(d).name: verdict_table(load_counts(Path(d))).set_index("metric") for d in directories}
+    table = pd.DataFrame({run: t["change"] for run, t in tables.items()})
+    table["max |change|"] = table.abs().max(axis=1)
+    table["max |with malloc|"] = pd.DataFrame({r: t["with malloc"] for r, t in tables.items()}).abs().max(axis=1)
+    return table
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -155,7 +191,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", help="also write the verdict here (markdown)")
     parser.add_argument("--history", metavar="DIR", help="append this run's per-cell results here "
                         "(`python -m analysis.history DIR` draws them)")
+    parser.add_argument("--spread", nargs="+", metavar="DIR", help="instead: the spread of runs of "
+                        "identical code (each a `bench.counts --base HEAD` out), per cell")
     args = parser.parse_args(argv)
+    if args.spread:
+        try:
+            table = spread_table([Path(d) for d in args.spread])
+        except StoreError as exc:
+            print(f"analysis.counts: {exc}", file=sys.stderr)
+            return 2
+        print(table.map(lambda c: f"{c:+.3%}").to_markdown())
+        print(f"\nlargest |change| of any cell in {len(args.spread)} runs: {table['max |change|'].max():.3%}")
+        return 0
     code, text, table = compare_counts(Path(args.directory), args.threshold)
     print(text, file=sys.stderr if code == 2 else sys.stdout)
     if code != 2:

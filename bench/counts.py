@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from bench.ab import ABError, check_python, git
+from bench.callgrind import DumpError, step_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "avx2",
@@ -94,18 +95,11 @@ def start_side(name: str, python: str, code: Path, out: Path, hooks: Optional[Pa
     return subprocess.Popen(cmd, cwd=code, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
 
-def dump_count(path: Path) -> int:
-    """Instructions (Ir) of one callgrind dump: its `summary:` line."""
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
-    raise ABError(f"{path}: no summary line (a truncated callgrind dump)")
-
-
 def collect(name: str, out: Path) -> Dict:
-    """One side's manifest with each cell's dump numbers replaced by their counts; keeps each
-    cell's median dump as OUT/<name>/<cell>.callgrind and removes the rest."""
+    """One side's manifest with each cell's dump numbers replaced by their counts: `counts`
+    (instructions per step, in all) and `malloc` (the part inside glibc's malloc internals,
+    bench.callgrind). Keeps each cell's median dump as OUT/<name>/<cell>.callgrind (for
+    `callgrind_annotate`) and removes the rest."""
     side = out / name
     try:
         manifest = json.loads((side / "manifest.json").read_text())
@@ -115,8 +109,12 @@ def collect(name: str, out: Path) -> Dict:
         dumps = entry.pop("dumps", None)
         if dumps is None:
             continue
-        entry["counts"] = [dump_count(side / f"callgrind.out.{d}") for d in dumps]
-        median = sorted(zip(entry["counts"], dumps))[len(dumps) // 2][1]
+        try:
+            counts = [step_counts(side / f"callgrind.out.{d}") for d in dumps]
+        except (OSError, DumpError) as exc:
+            raise ABError(f"the {name} side's dumps of {cell} cannot be read: {exc}")
+        entry["counts"], entry["malloc"] = [t for t, _ in counts], [m for _, m in counts]
+        median = sorted(zip([t - m for t, m in counts], dumps))[len(dumps) // 2][1]
         os.replace(side / f"callgrind.out.{median}", side / f"{cell}.callgrind")
     for stale in side.glob("callgrind.out*"):
         stale.unlink()

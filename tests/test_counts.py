@@ -18,16 +18,19 @@ from bench.registry import REGISTRY
 CELLS = {"rnn": 3_934_000, "lstm": 2_295_000, "gru": 10_528_000}
 
 
-def steps(median, rel=0.003, n=10):
-    """n per-step counts around `median`, spread over +-rel/2 as malloc moves a single step."""
-    return [round(median * (1 + rel * (k / (n - 1) - 0.5))) for k in range(n)]
+def steps(median, rel=0.003, n=10, malloc=0.2):
+    """A cell's entry: n per-step counts around `median` outside malloc, spread over +-rel/2,
+    and the malloc internals' share of each step on top (so `counts` is the total)."""
+    outside = [round(median * (1 + rel * (k / (n - 1) - 0.5))) for k in range(n)]
+    inside = [round(c * malloc) for c in outside]
+    return {"counts": [o + i for o, i in zip(outside, inside)], "malloc": inside}
 
 
 def write(tmp_path, base=None, head=None, name="c"):
     """A bench.counts directory; base/head: {cell: median | {"error": ...} | raw entry}."""
     def side(cells):
         return {"env": {"torch_version": "test", "threads": 1},
-                "cells": {c: ({"counts": steps(v)} if isinstance(v, int) else v) for c, v in cells.items()}}
+                "cells": {c: (steps(v) if isinstance(v, int) else v) for c, v in cells.items()}}
     d = tmp_path / name
     d.mkdir()
     meta = {"base": "HEAD~1 (abc)", "head": f"working tree (def{name})", "base_sha": "abc", "head_sha": f"def{name}",
@@ -77,6 +80,13 @@ def test_the_threshold_is_the_boundary(tmp_path, capsys):
     assert judge(above, capsys, "--threshold", str(2 * t))[0] == 0
 
 
+def test_malloc_internals_alone_are_shown_not_judged(tmp_path, capsys):
+    """The heap's state moves glibc's free-list work, not the code: judged outside it."""
+    code, text = judge(write(tmp_path, head={**CELLS, "lstm": steps(CELLS["lstm"], malloc=0.25)}), capsys)
+    assert code == 0 and rows(text)["lstm"] == "ok"
+    assert "+4.167%" in text  # in all: (1 + 0.25) / (1 + 0.2) - 1
+
+
 def test_improvements_are_listed_not_failed(tmp_path, capsys):
     code, text = judge(write(tmp_path, head={**CELLS, "rnn": round(CELLS["rnn"] * 0.97)}), capsys)
     assert code == 0 and rows(text)["rnn"] == "improvement"
@@ -115,6 +125,9 @@ def test_a_cell_base_cannot_count_is_inconclusive(tmp_path, capsys):
     ('{"sides": {"base": {"cells": {"rnn": {"counts": ["1"]}}}, "head": {"cells": {}}}}', "rnn on base"),
     ('{"sides": {"base": {"cells": {"rnn": {"counts": [1.5]}}}, "head": {"cells": {}}}}', "rnn on base"),
     ('{"sides": {"base": {"cells": {"rnn": 7}}, "head": {"cells": {}}}}', "rnn on base"),
+    ('{"sides": {"base": {"cells": {"rnn": {"counts": [5]}}}, "head": {"cells": {}}}}', "rnn on base"),
+    ('{"sides": {"base": {"cells": {"rnn": {"counts": [5, 6], "malloc": [1]}}}, "head": {"cells": {}}}}', "rnn on base"),
+    ('{"sides": {"base": {"cells": {"rnn": {"counts": [5], "malloc": [5]}}}, "head": {"cells": {}}}}', "rnn on base"),
 ])
 def test_unusable_input_exits_2_in_one_line(tmp_path, capsys, content, what):
     d = tmp_path / "c"
@@ -138,16 +151,37 @@ def test_every_run_appends_to_the_history_and_is_drawn(tmp_path, capsys):
     assert [int(line.split("|")[6]) for line in out.splitlines() if "| counts " in line] == [0, 1]
 
 
+def dump(outside, inside):
+    """A callgrind dump in its compressed format: `step` calls malloc, which calls glibc's
+    _int_malloc; self costs outside + inside."""
+    return (f"version: 1\ncreator: callgrind-3.19.0\npositions: line\nevents: Ir\nsummary: {outside + inside}\n\n"
+            f"ob=(1) /lib/libc.so.6\nfl=(1) malloc.c\nfn=(1) _int_malloc\n0 {inside - 2}\n+3 2\n\n"
+            f"fn=(2) malloc\n0 7\ncfn=(1)\ncalls=1 0\n0 {inside}\n\n"
+            f"ob=(2) /bin/python\nfl=(2) step.c\nfn=(3) step\n0 {outside - 7}\n"
+            f"cob=(1)\ncfl=(1)\ncfn=(2)\ncalls=2 0\n0 {inside + 7}\n\ntotals: {outside + inside}\n")
+
+
+def test_a_dump_reads_as_its_total_and_its_malloc_internals(tmp_path):
+    from bench.callgrind import DumpError, step_counts
+    (tmp_path / "d").write_text(dump(1000, 300))
+    assert step_counts(tmp_path / "d") == (1300, 300)
+    (tmp_path / "t").write_text(dump(1000, 300)[:-60])  # truncated: the self costs fall short
+    with pytest.raises(DumpError, match="not a complete callgrind dump"):
+        step_counts(tmp_path / "t")
+
+
 def test_runner_reads_each_dump_and_keeps_the_median_one(tmp_path):
     side = tmp_path / "head"
     side.mkdir()
-    for n, ir in enumerate([120, 100, 110], start=1):
-        (side / f"callgrind.out.{n}").write_text(f"version: 1\ncmd: python\nevents: Ir\nsummary: {ir}\n")
+    for n, (outside, inside) in enumerate([(120, 10), (100, 50), (110, 20)], start=1):
+        (side / f"callgrind.out.{n}").write_text(dump(outside, inside))
     manifest = {"env": {}, "cells": {"rnn": {"dumps": [1, 2, 3], "seconds": 1}, "gru": {"error": "E: x"}}}
     (side / "manifest.json").write_text(json.dumps(manifest))
     got = runner.collect("head", tmp_path)
-    assert got["cells"]["rnn"]["counts"] == [120, 100, 110] and got["cells"]["gru"] == {"error": "E: x"}
-    assert "summary: 110" in (side / "rnn.callgrind").read_text()
+    assert got["cells"]["rnn"]["counts"] == [130, 150, 130] and got["cells"]["rnn"]["malloc"] == [10, 50, 20]
+    assert got["cells"]["gru"] == {"error": "E: x"}
+    assert "summary: 130" in (side / "rnn.callgrind").read_text()  # the median outside malloc: 110
+    assert "fn=(3) step\n0 103" in (side / "rnn.callgrind").read_text()
     assert not list(side.glob("callgrind.out*"))
 
 
