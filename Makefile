@@ -18,12 +18,13 @@ BASE_PYTHON ?=
 ROUNDS ?= 5
 CI_AB ?= results/ci/ab
 CI_HISTORY ?= results/ci/history
+CI_COUNTS ?= results/ci/counts
 # make reference: which committed study to re-measure (results/reference/README.md)
 STUDY ?= classic
 REFERENCE ?= results/reference
 
 .DEFAULT_GOAL := help
-.PHONY: docs reference help venv lint test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-history baseline bench-pytest clean
+.PHONY: docs reference help venv lint test test-slow test-gpu test-slurm slurm-up slurm-down bench report ci-bench ci-counts ci-history baseline bench-pytest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -98,6 +99,15 @@ else
 	$(PY) -m analysis.compare $(BASELINE) $$cands --out results/ci/verdict.md --history $(CI_HISTORY) $(COMPARE_FLAGS)
 endif
 
+# Instruction counts are deterministic: base and head are counted at the same time, and one run
+# is a verdict (bench/ab/counts.py). valgrind is installed from Debian's packages where missing.
+ci-counts: venv ## CI instruction-count check (valgrind): every cell's training step, head against BASE=<ref> (default HEAD~1) or BASE_PYTHON
+	rm -f results/ci/counts.md
+	bash scripts/valgrind.sh install
+	$(PY) -m bench.ab.counts $(if $(BASE)$(BASE_PYTHON),,--base HEAD~1) $(if $(BASE),--base $(BASE)) \
+		$(if $(BASE_PYTHON),--base-python $(BASE_PYTHON)) --out $(CI_COUNTS)
+	$(PY) -m analysis.ci.counts $(CI_COUNTS) --out results/ci/counts.md --history $(CI_HISTORY)
+
 ci-history: venv ## draw every CI metric across the commits in results/ci/history
 	$(PY) -m analysis.history $(CI_HISTORY) --out results/ci/history.png
 
@@ -110,4 +120,4 @@ bench-pytest: venv ## pytest-benchmark micro-benchmarks, JSON history under resu
 		--benchmark-storage=results/pytest-benchmark --benchmark-autosave -q
 
 clean: ## remove generated results (keeps .venv, the baseline and GPU results)
-	rm -rf results/store results/report results/ci/store* results/ci/ab results/ci/verdict.md results/hydra
+	rm -rf results/store results/report results/ci/store* results/ci/ab results/ci/verdict.md results/ci/counts results/ci/counts.md results/hydra

@@ -1,7 +1,8 @@
 """`python -m analysis.history [DIR] --out FIG`: each CI metric across commits, as `asv publish`.
 
-Reads the history store that `make ci-bench` appends to (results/ci/history/, one parquet file
-per run, written by `analysis.compare --history`) and draws every timing metric's change against
+Reads the history store that `make ci-bench` and `make ci-counts` append to (results/ci/history/,
+one parquet file per run, written by `analysis.compare --history` and `analysis.counts --history`)
+and draws every timing metric's and every cell's instruction count's change against
 the run's commit, oldest first: A/B runs with their 95% interval, stored-baseline runs as points,
 the threshold as a shaded band. It also prints, per run, the commit, the mode and the verdicts.
 """
@@ -21,7 +22,8 @@ import seaborn as sns
 
 from analysis.load import StoreError
 
-TIMING = ("step time ", "step/matmul ", "lstm/rnn", "gru/rnn", "bi/uni")
+# The metrics drawn: the timings, and beside them the instruction counts of `make ci-counts`.
+TIMING = ("step time ", "step/matmul ", "lstm/rnn", "gru/rnn", "bi/uni", "instructions ")
 
 
 def load_history(directory: Path) -> pd.DataFrame:
@@ -95,6 +97,9 @@ def append_history(table: pd.DataFrame, history: Path) -> Path:
         if t[col].dtype == object:
             t[col] = t[col].astype(str)
     path = history / f"{stamp:%Y%m%dT%H%M%S}-{t['head_sha'].iloc[0]}.parquet"
+    n = 1
+    while path.exists():  # two runs of one commit in one second (ci-bench, then ci-counts)
+        path, n = path.with_name(f"{stamp:%Y%m%dT%H%M%S}-{t['head_sha'].iloc[0]}-{n}.parquet"), n + 1
     t.to_parquet(path, index=False)
     return path
 
