@@ -71,13 +71,8 @@ docs: venv ## rewrite the README's generated blocks and docs/figures from the co
 
 # Measures into STUDY.new (an interrupted run resumes there) and swaps it in only when every
 # point succeeded, so a failed re-measure never loses the committed store.
-reference: venv ## re-measure a reference study (STUDY=classic ~45 min, fair, modern, cpu_cost), then make docs
-	@case "$(STUDY)" in classic) p=reference;; fair) p="long_range_fair hydra/launcher=local_parallel";; \
-	  modern) p=reference_modern;; cpu_cost) p=cpu_cost;; \
-	  *) echo "make reference: STUDY=$(STUDY) is not a reference study (classic, fair, modern, cpu_cost)" >&2; exit 2;; \
-	esac; \
-	$(PY) -m bench.run.suite $$p results_dir=$(REFERENCE)/$(STUDY).new && \
-	rm -rf $(REFERENCE)/$(STUDY) && mv $(REFERENCE)/$(STUDY).new $(REFERENCE)/$(STUDY)
+reference: venv ## re-measure a reference study from a clean commit (STUDY=classic, fair, papers, modern, cpu_cost), then make docs
+	$(PY) -m bench.run.reference $(STUDY)
 	$(PY) -m analysis.readme
 
 ci-bench: venv ## CI regression check: A/B against BASE=<ref> or BASE_PYTHON=<python>, else against results/baseline

@@ -1,4 +1,4 @@
-"""The README's generated blocks equal what the committed stores give (`make docs`)."""
+"""README.md's and docs/results.md's generated blocks equal what the committed stores give (`make docs`)."""
 import re
 
 import pytest
@@ -22,23 +22,25 @@ def test_readme_blocks_match_the_committed_stores(built, capsys):
 
 
 def test_a_hand_edited_number_is_caught(built, tmp_path, monkeypatch, capsys):
-    text = docs.README.read_text()
-    start = text.index("<!-- docs:modern-tasks -->")
-    edited = text[:start] + text[start:].replace("3/3 [0.44, 1.00]", "2/3 [0.21, 0.94]", 1)
+    text = docs.RESULTS.read_text()
+    start = text.index("<!-- docs:half-lives -->")
+    body = text[start:text.index("<!-- /docs:half-lives -->")]
+    number = re.search(r"\b\d+\.\d+\b", body).group()
+    edited = text[:start] + body.replace(number, number + "1", 1) + text[start + len(body):]
     assert edited != text
-    readme = tmp_path / "README.md"
-    readme.write_text(edited)
-    monkeypatch.setattr(docs, "README", readme)
+    results = tmp_path / "results.md"
+    results.write_text(edited)
+    monkeypatch.setattr(docs, "RESULTS", results)
     assert docs.main(["--check"]) == 1
-    assert "README blocks differ from the stores: modern-tasks" in capsys.readouterr().err
-    assert readme.read_text() == edited                      # --check writes nothing
+    assert "differ from the stores: half-lives" in capsys.readouterr().err
+    assert results.read_text() == edited                     # --check writes nothing
 
 
 def test_a_missing_block_is_named(built, tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
     readme.write_text("no blocks here\n")
     monkeypatch.setattr(docs, "README", readme)
-    with pytest.raises(SystemExit, match="README.md has no block <!-- docs:scorecard -->"):
+    with pytest.raises(SystemExit, match="README.md has no block <!-- docs:verdicts -->"):
         docs.main(["--check"])
 
 
@@ -52,14 +54,22 @@ def test_a_stale_reference_index_is_named(built, tmp_path, monkeypatch, capsys):
     assert "reference/README.md" in capsys.readouterr().err
 
 
-def test_no_measured_number_is_typed_in_the_results_section():
-    """Outside the generated blocks, the README's results section states no measured figure (a
+@pytest.mark.parametrize("page", ["README", "RESULTS"])
+def test_no_measured_number_is_typed_outside_the_blocks(page):
+    """Outside the generated blocks, the README and docs/results.md state no measured figure (a
     decimal, a ratio like 3.6x, a percentage): those come from the stores or not at all."""
-    text = docs.README.read_text()
-    section = text[text.index("## Reference results"):]
-    section = section[:section.index("\n## ", 1)]
-    prose = re.sub(r"<!-- docs:([\w-]+) -->.*?<!-- /docs:\1 -->", "", section, flags=re.S)
+    text = getattr(docs, page).read_text()
+    prose = re.sub(r"<!-- docs:([\w-]+) -->.*?<!-- /docs:\1 -->", "", text, flags=re.S)
     prose = re.sub(r"!\[[^]]*\]\([^)]*\)", "", prose)                  # figure links
+    prose = re.sub(r"`[^`]*`|\b\d+\.\d+\.\d+\b", "", prose)              # code spans, versions
     prose = prose.replace("95%", "")                                     # the interval level
     typed = re.findall(r"\b\d+\.\d+\b|\b\d+(?:\.\d+)?x\b|\b\d+(?:\.\d+)?%", prose)
-    assert not typed, f"typed figures in the README's results section: {typed}"
+    assert not typed, f"typed figures in {page}: {typed}"
+
+
+@pytest.mark.parametrize("page", ["README", "RESULTS"])
+def test_every_figure_a_page_shows_is_committed(page):
+    path = getattr(docs, page)
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", path.read_text())
+    missing = [link for link in links if not (path.parent / link).is_file()]
+    assert not missing, f"{path.name} shows figures that are not committed: {missing}"

@@ -23,7 +23,7 @@ def test_decay_claims_flip_with_the_intervals(key):
     assert judge(decay_rows((-0.2, -0.1), (-0.15, -0.05))).verdict == "contradicted"  # overlap: cannot tell
     both = pd.concat([decay_rows((-0.1, -0.09), (-0.3, -0.2), "T=25"), decay_rows((-0.3, -0.2), (-0.1, -0.09), "T=800")])
     v = judge(both)
-    assert v.verdict == "mixed" and "holds for T=25" in v.scope and "not for T=800" in v.scope
+    assert v.verdict == "mixed" and "holds in 1 of 2: T=25" in v.scope and "Does not hold in: T=800" in v.scope
 
 
 def solved_rows(lstm, rnn, budget_ok=True):

@@ -1,20 +1,31 @@
-"""The README's generated blocks (`make docs`, analysis/readme/docs.py): one render function per block,
-from the tables of one reference study's report (or, for the scorecard, of every study's)."""
+"""The generated blocks of README.md and docs/results.md (`make docs`, analysis/readme/docs.py): one
+render function per block, from the tables of one reference study's report (or, for the verdicts
+and the papers, of several). A study whose store is not there yet renders as not measured."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Dict
 
 import pandas as pd
 
-from analysis.reduce.fits import fraction
 from analysis.reduce.gradients import ladder_rows
-from analysis.report.claims import CLAIM_STUDY, CLAIMS
+from analysis.report.verdicts import CLAIMS
 
 
 def reference_command(study: str) -> str:
-    """The command that re-measures a reference study (the Makefile's `reference` target)."""
-    return "make reference" if study == "classic" else f"make reference STUDY={study}"
+    """The command that re-measures a reference study (bench/run/reference.py)."""
+    return f"make reference STUDY={study}"
+
+
+def missing(study: str) -> str:
+    return f"Not measured yet: `{reference_command(study)}`."
+
+
+def figure(report: Path, name: str, alt: str, folder: str = "figures") -> str:
+    """A link to one of the report's figures (copied into docs/figures/ by `make docs`), or
+    nothing where the report did not draw it."""
+    return f"\n\n![{alt}]({folder}/{name}.png)" if (report / "figures" / f"{name}.png").exists() else ""
 
 
 def md(df: pd.DataFrame) -> str:
@@ -22,18 +33,36 @@ def md(df: pd.DataFrame) -> str:
 
 
 def tables(report: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(report / "tables" / f"{name}.csv")
+    path = report / "tables" / f"{name}.csv"
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
-def scorecard(reports: Dict[str, Path]) -> str:
+def verdict_rows(reports: Dict[str, Path]) -> pd.DataFrame:
+    """Each claim's verdict from the report of the study that measures it."""
     rows = []
-    for key, wording in CLAIMS.items():
-        study = CLAIM_STUDY[key]
-        card = tables(reports[study], "scorecard").set_index("claim")
-        measured = card.at[key, "measured"] if key in card.index else "not measured in this store"
-        rows.append({"claim": wording, "measured [95% interval]": measured,
-                     "study": f"`results/reference/{study}` (`{reference_command(study)}`)"})
-    return md(pd.DataFrame(rows))
+    for c in CLAIMS:
+        card = tables(reports[c.study], "verdicts") if c.study in reports else pd.DataFrame()
+        card = card.set_index("claim") if not card.empty else card
+        if c.key in card.index:
+            rows.append(card.loc[c.key].to_dict() | {"claim": c.key})
+        else:
+            rows.append({"claim": c.key, "statement": c.statement, "verdict": "not measured", "figure": "-",
+                         "scope": missing(c.study), "rule": c.rule, "study": c.study})
+    return pd.DataFrame(rows)
+
+
+def verdicts(reports: Dict[str, Path]) -> str:
+    """The front page's table: claim, verdict, the one number behind it."""
+    v = verdict_rows(reports)
+    return md(pd.DataFrame({"claim": v["statement"], "verdict": "**" + v["verdict"] + "**",
+                            "measured [95% interval]": v["figure"]}))
+
+
+def verdict_details(reports: Dict[str, Path]) -> str:
+    """Every claim with where it holds, its rule and the study that measures it."""
+    v = verdict_rows(reports)
+    return md(pd.DataFrame({"claim": v["claim"], "verdict": v["verdict"], "where": v["scope"], "rule": v["rule"],
+                            "study": [f"`results/reference/{s}` (`{reference_command(s)}`)" for s in v["study"]]}))
 
 
 def classic_half_lives(report: Path) -> str:
@@ -73,68 +102,6 @@ def classic_init(report: Path) -> str:
                             f"chrono (T_max = {T})" if c == "chrono" else c): wide[c].values for c in wide.columns}}))
 
 
-def classic_long_lag(report: Path) -> str:
-    s = tables(report, "long_range_success")
-    s = s[s["forget_bias"].isna() | (s["forget_bias"] == 0)] if "forget_bias" in s else s
-    s["solved"] = [fraction(int(k), int(n)) for k, n in zip(s["solved"], s["seeds"])]
-    s["steps"] = s["median_steps_to_solve"].map(lambda v: "" if pd.isna(v) else f", {v:.0f} steps")
-    s["entry"] = s["solved"] + s["steps"]
-    wide = s.pivot_table(index=["task", "seq_len"], columns="cell", values="entry", aggfunc="first").fillna("-")
-    return md(pd.DataFrame({"task": [t for t, _ in wide.index], "lag": [T for _, T in wide.index],
-                            **{f"{c}: seeds solved [95% Wilson], median steps": wide[c].values for c in wide.columns}}))
-
-
-def classic_trained(report: Path) -> str:
-    t = tables(report, "trained_half_lives")
-    t = t[(t["loss_kind"] == "random_projection") & (t["forget_bias"].isna() | (t["forget_bias"] == 0))]
-    t = t[t["seq_len"] == (100 if (t["seq_len"] == 100).any() else t["seq_len"].min())]  # the figure's lag
-    wide = t.pivot_table(index=["task", "seq_len", "cell"], columns="condition", values="half_life", aggfunc="first")
-    return md(pd.DataFrame({"task": [k[0] for k in wide.index], "lag": [k[1] for k in wide.index],
-                            "cell": [k[2] for k in wide.index],
-                            "half-life at init, steps [95% CI]": wide["init"].values,
-                            "after training": wide["trained"].values}))
-
-
-def fair(report: Path) -> str:
-    f = tables(report, "fair_comparison")
-    f["proto"] = f["protocol"].str.split(":").str[0]
-    f["entry"] = f.apply(lambda r: r["solved [95% Wilson]"] + (
-        "" if r.cell != "rnn" or r.proto == "A" else (" IRNN" if r.init == "identity" else f" {r.init}+{r.nonlinearity}")), axis=1)
-    wide = f.pivot_table(index="seq_len", columns=["proto", "cell"], values="entry", aggfunc="first")
-    return md(pd.DataFrame({"lag": wide.index, **{f"{p}: {c}": wide[(p, c)].values for p, c in wide.columns}}))
-
-
-def throughput(report: Path) -> str:
-    r = tables(report, "cost_ratios")
-    p = tables(report, "throughput_points")
-    lines = []
-    lr = r[(r["ratio_kind"].str.startswith("lstm/rnn")) & (r["measure_backend"] == "native") & ~r["bidirectional"].astype(bool)]
-    at = lr[(lr["hidden_size"] == 256) & (lr["seq_len"] == 100)]
-    if not at.empty:
-        a = at.iloc[0]
-        lines.append(f"- LSTM/RNN step time, native backend, hidden 256, seq_len 100, batch {a.batch_size}: "
-                     f"{a.ratio:.2f}x [{a.ratio_lo:.2f}, {a.ratio_hi:.2f}] (FLOP ratio 4x by construction); "
-                     f"over all {len(lr)} native unidirectional sizes that passed the noise check, median {lr['ratio'].median():.2f}x "
-                     f"({lr['ratio'].min():.2f} to {lr['ratio'].max():.2f}).")
-    lo = r[(r["ratio_kind"].str.startswith("lstm/rnn")) & (r["measure_backend"] == "auto") & ~r["bidirectional"].astype(bool)]
-    if not lo.empty:
-        lines.append(f"- The same on the default backend (nn.LSTM on oneDNN, nn.RNN on the native loop): median "
-                     f"{lo['ratio'].median():.2f}x ({lo['ratio'].min():.2f} to {lo['ratio'].max():.2f}, {len(lo)} sizes).")
-    bi = r[r["ratio_kind"].str.startswith("bidirectional")]
-    if not bi.empty:
-        lines.append(f"- Bidirectional over unidirectional step time: median {bi['ratio'].median():.2f}x "
-                     f"({bi['ratio'].min():.2f} to {bi['ratio'].max():.2f}, {len(bi)} configurations; "
-                     "parameters 2x by construction).")
-    m = p[(p["cell"] == "lstm") & (p["hidden_size"] == 256) & (p["seq_len"] == 100) & ~p["bidirectional"].astype(bool)
-          & (p["num_layers"] == 1) & (p["input_size"] == 64)]
-    if {"auto", "native"} <= set(m["measure_backend"]):
-        mib = m.set_index("measure_backend")["peak_mem_bytes"] / 2 ** 20
-        lines.append(f"- Peak memory of a training step, nn.LSTM at input 64, hidden 256, seq_len 100, batch "
-                     f"{int(m['batch_size'].iloc[0])}: oneDNN {mib['auto']:.0f} MiB, native loop {mib['native']:.0f} MiB "
-                     "(torch's allocation events).")
-    return "\n".join(lines)
-
-
 def anchors(report: Path) -> str:
     p = tables(report, "throughput_points")
     a = p[(p["input_size"] == 512) & (p["hidden_size"] == 512) & (p["num_layers"] == 1)
@@ -150,25 +117,6 @@ def anchors(report: Path) -> str:
         "peak memory, MiB": (a["peak_mem_bytes"] / 2 ** 20).map("{:.3g}".format).values}))
 
 
-def crossover(report: Path) -> str:
-    r = tables(report, "crossover_ratios")
-    keep = ["mingru scan / mingru loop", "mingru scan / lstm onednn", "mingru loop / lstm onednn",
-            "minlstm scan / lstm onednn", "lru scan / lru loop", "lru loop / lstm onednn"]
-    r = r[r["comparison"].isin(keep) & r["seq_len"].isin([256, 1024, 4096])]
-    cell = r.apply(lambda x: f"{x.ratio:.2f} [{x.ratio_lo:.2f}, {x.ratio_hi:.2f}]", axis=1)
-    wide = r.assign(cell=cell).pivot(index="comparison", columns="seq_len", values="cell").reindex(keep).dropna(how="all")
-    mem = r[r["seq_len"] == r["seq_len"].max()].set_index("comparison")["memory_ratio"]
-    out = pd.DataFrame({"step-time ratio [95% CI]": wide.index,
-                        **{f"T={T}": wide[T].fillna("-").values for T in wide.columns},
-                        f"memory ratio at T={int(r['seq_len'].max())}": [f"{mem.get(c, float('nan')):.2f}" for c in wide.index]})
-    return md(out)
-
-
-def modern_tasks(report: Path) -> str:
-    s = tables(report, "modern_summary").fillna("-")
-    return md(s.drop(columns=[c for c in s.columns if c.startswith("ms per")]))
-
-
 def modern_half_lives(report: Path) -> str:
     h = tables(report, "half_lives")
     h = h[(h["condition"] == "init")] if "condition" in h else h
@@ -179,25 +127,122 @@ def modern_half_lives(report: Path) -> str:
     return md(out)
 
 
+def fair(report: Path) -> str:
+    f = tables(report, "fair_comparison")
+    if f.empty:
+        return missing("fair")
+    steps = [f"> {r.budget}" if pd.isna(r.median_steps) else f"{r.median_steps:.0f}" for r in f.itertuples()]
+    return md(pd.DataFrame({
+        "protocol": f["protocol"].str.split(":").str[0], "lag": f["seq_len"], "cell": f["cell"],
+        "recipe (tuning seeds)": f["recipe"] + f["on_edge"].map({True: " (edge of grid)", False: ""}),
+        "solved, reported seeds [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.lo:.2f}, {r.hi:.2f}]" for r in f.itertuples()],
+        "median steps to solve": steps, "budget": f["budget"]})) + figure(
+        report, "long_range_survival", "solved fraction against training steps")
+
+
+def budget(report: Path) -> str:
+    text = (report / "report.md").read_text() if (report / "report.md").exists() else ""
+    if "Budget check" not in text:
+        return missing("fair")
+    return text.split("Budget check", 1)[1].split("\n\n", 1)[1].split("\n\n", 1)[0].strip()
+
+
+def papers(reports: Dict[str, Path]) -> str:
+    frames = [tables(reports[s], "papers") for s in ("papers", "fair") if s in reports]
+    p = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) else pd.DataFrame()
+    if p.empty:
+        return missing("papers")
+    return md(p[["paper", "stated", "configuration", "protocol", "figure", "outcome"]].drop_duplicates())
+
+
+def throughput(report: Path) -> str:
+    r = tables(report, "cost_ratios")
+    if r.empty:
+        return missing("classic")
+    lines = []
+    for kind, label in (("lstm/rnn", "LSTM/RNN step time"), ("bidirectional", "bidirectional/unidirectional"),
+                        ("gru/rnn", "GRU/RNN step time")):
+        k = r[r["ratio_kind"].str.startswith(kind)]
+        if k.empty:
+            continue
+        covers = "over interleaved rounds" if (k["interval_covers"] == "rounds").all() else "one run's repetitions"
+        for backend, g in k.groupby("measure_backend"):
+            lines.append(f"- {label}, backend {backend}: median {g['ratio'].median():.2f}x over {len(g)} sizes "
+                         f"(from {g['ratio'].min():.2f}x to {g['ratio'].max():.2f}x; the widest interval "
+                         f"[{g.loc[(g['ratio_hi'] - g['ratio_lo']).idxmax(), 'ratio_lo']:.2f}, "
+                         f"{g.loc[(g['ratio_hi'] - g['ratio_lo']).idxmax(), 'ratio_hi']:.2f}], {covers}).")
+    return "\n".join(lines)
+
+
+def crossover(report: Path) -> str:
+    r = tables(report, "crossover_ratios")
+    if r.empty:
+        return missing("modern")
+    fused = r["comparison"].str.split(" / ").str[1]
+    at = r[fused.str.startswith("lstm ")]
+    at = at[at["seq_len"].isin(sorted(at["seq_len"].unique())[-3:])]
+    cell = at.apply(lambda x: f"{x.ratio:.2f} [{x.ratio_lo:.2f}, {x.ratio_hi:.2f}]", axis=1)
+    wide = at.assign(cell=cell).pivot(index="comparison", columns="seq_len", values="cell")
+    mem = at[at["seq_len"] == at["seq_len"].max()].set_index("comparison")["memory_ratio"]
+    return md(pd.DataFrame({"step-time ratio [95%]": wide.index,
+                            **{f"T={T}": wide[T].fillna("-").values for T in wide.columns},
+                            f"memory ratio at T={int(at['seq_len'].max())}":
+                                [f"{mem.get(c, math.nan):.2f}" for c in wide.index]}))
+
+
+def state(report: Path) -> str:
+    s = tables(report, "state_horizons")
+    if s.empty:
+        return missing("modern")
+    h = lambda v: "> 256" if v == math.inf or (isinstance(v, str) and v == "inf") else f"{float(v):.0f}"
+    return md(pd.DataFrame({
+        "task": s["task"], "cell": s["cell"],
+        "solved at training lengths [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.solved_lo:.2f}, {r.solved_hi:.2f}]"
+                                                    for r in s.itertuples()],
+        "state horizon, median [min, max]": [f"{h(r.horizon_median)} [{h(r.horizon_min)}, {h(r.horizon_max)}]"
+                                             for r in s.itertuples()],
+        "seeds tracking to 256 [95% Wilson]": [f"{r.tracking}/{r.seeds} [{r.tracking_lo:.2f}, {r.tracking_hi:.2f}]"
+                                               for r in s.itertuples()]})) + figure(
+        report, "state_tracking_lengths", "state tracking beyond the training length")
+
+
+def front_figures(reports: Dict[str, Path]) -> str:
+    """The front page's two figures, from the studies that drew them."""
+    links = [figure(reports[s], name, alt, "docs/figures") for s, name, alt in (
+        ("fair", "long_range_survival", "Solved fraction against training steps, fair comparison"),
+        ("modern", "state_tracking_lengths", "State tracking beyond the training length")) if s in reports]
+    return "".join(links).strip() or "(The figures appear once the fair and state-tracking studies are measured.)"
+
+
+def state_quoted(report: Path) -> str:
+    q, ours = tables(report, "state_quoted"), tables(report, "state_parity_here")
+    if q.empty:
+        return missing("modern")
+    return md(q) + "\n\nMeasured here (parity, mean scaled accuracy over test lengths 40 to 256):\n\n" + md(ours)
+
+
 def cpu_advice(report: Path) -> str:
     text = (report / "report.md").read_text()
     part = text.split("**Advice, from the numbers below:**", 1)[1].strip().split("\n\n", 1)[0]
     return part.strip()
 
 
-# name -> (study, render); a render of None takes every study's report (the scorecard).
+# name -> (file, study, render); a study of None renders from every study's report.
 BLOCKS: Dict[str, tuple] = {
-    "scorecard": (None, scorecard),
-    "half-lives": ("classic", classic_half_lives),
-    "ladder": ("classic", classic_ladder),
-    "init": ("classic", classic_init),
-    "long-lag": ("classic", classic_long_lag),
-    "trained": ("classic", classic_trained),
-    "fair": ("fair", fair),
-    "throughput": ("classic", throughput),
-    "anchors": ("classic", anchors),
-    "crossover": ("modern", crossover),
-    "modern-tasks": ("modern", modern_tasks),
-    "modern-half-lives": ("modern", modern_half_lives),
-    "cpu-advice": ("cpu_cost", cpu_advice),
+    "verdicts": ("README.md", None, verdicts),
+    "figures": ("README.md", None, front_figures),
+    "verdict-details": ("docs/results.md", None, verdict_details),
+    "half-lives": ("docs/results.md", "classic", classic_half_lives),
+    "ladder": ("docs/results.md", "classic", classic_ladder),
+    "init": ("docs/results.md", "classic", classic_init),
+    "throughput": ("docs/results.md", "classic", throughput),
+    "anchors": ("docs/results.md", "classic", anchors),
+    "fair": ("docs/results.md", "fair", fair),
+    "budget": ("docs/results.md", "fair", budget),
+    "papers": ("docs/results.md", None, papers),
+    "state": ("docs/results.md", "modern", state),
+    "state-quoted": ("docs/results.md", "modern", state_quoted),
+    "crossover": ("docs/results.md", "modern", crossover),
+    "modern-half-lives": ("docs/results.md", "modern", modern_half_lives),
+    "cpu-advice": ("docs/results.md", "cpu_cost", cpu_advice),
 }

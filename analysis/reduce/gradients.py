@@ -16,7 +16,7 @@ from bench.config.schema import MODEL_DEFAULTS
 
 KEYS = ["cell", "forget_bias", "num_layers", "bidirectional", "hidden_size", "seq_len"]
 POINT_KEYS = ["config_hash", "condition", "loss_kind", "layer"]
-THEORY = {"gate_decay_per_step": "gate theory (slowest unit; exact for diagonal recurrences)",
+THEORY = {"gate_decay_per_step": "gate theory (the slowest unit's rate: the asymptotic decay of a diagonal recurrence)",
           "rnn_heuristic_decay_per_step": "rnn heuristic (spectral radius x mean tanh')",
           "jacobian_decay_per_step": "Jacobian product (consistency check, not a prediction)"}
 

@@ -41,7 +41,7 @@ def combine(findings: List[Finding], headline: Optional[Finding] = None) -> Verd
         return Verdict("not measured", "-", "-")
     held = [f for f in findings if f.holds]
     head = headline or findings[-1]
-    names = ", ".join(f.scope for f in findings)
+    names = "; ".join(f.scope for f in findings)
     if len(held) == len(findings):
         verdict, scope = "supported", f"holds in every configuration measured ({names})"
     elif not held:
@@ -49,8 +49,8 @@ def combine(findings: List[Finding], headline: Optional[Finding] = None) -> Verd
     else:
         not_held = [f for f in findings if not f.holds]
         verdict = "mixed"
-        scope = (f"holds for {', '.join(f.scope for f in held)}; not for "
-                 f"{', '.join(f.scope for f in not_held)}")
+        scope = (f"holds in {len(held)} of {len(findings)}: {'; '.join(f.scope for f in held)}. "
+                 f"Does not hold in: {'; '.join(f.scope for f in not_held)}")
     return Verdict(verdict, head.figure, scope, tuple(findings))
 
 

@@ -113,7 +113,8 @@ class ThroughputConfig:
     noise_limit: float = 0.10  # relative IQR above which a point is re-measured once
     lr: float = 1e-3
     # Flush subnormal floats to zero on CPU while timing: a loss on the last step only lets
-    # gradients decay into subnormals, which x86 handles ~15x slower (see README).
+    # gradients decay into subnormals, which some CPUs handle far slower; the CPU-cost study
+    # (`make bench EXP=cpu_cost`) measures what it costs on this one.
     flush_denormal: bool = True
     loss: Loss = Loss.last  # where the training loss sits (analysis/report/sections/cpu_cost.py)
     # The round of an interleaved measurement (bench/run/rounds.py): each round is its own point;

@@ -4,8 +4,10 @@
   family: the forget gate (c_t = f_t c_{t-1} + ...); gru: the update gate z (h_t = (1-z) n +
   z h_{t-1}). The top exponent of a product of diagonal matrices is the largest over units of
   the time-mean log10 gate: the slowest unit sets the decay (`slowest_gate` is its time-mean
-  gate), not the mean over units. Exact for a diagonal recurrence; for LSTM and GRU it leaves out
-  the hidden path.
+  gate), not the mean over units. For a diagonal recurrence this is the asymptotic rate: far
+  from the readout the slowest unit dominates; over a finite window the gradient is a mixture of
+  every unit's decay and falls faster than the slowest unit alone (tests/test_modern.py checks the
+  rate on the far half of a long sequence). For LSTM and GRU it also leaves out the hidden path.
 - `rnn_heuristic_decay_per_step` (plain cells): log10(spectral radius(W_hh) x mean phi'), with
   phi' the nonlinearity's derivative (tanh' = 1 - h^2; relu' = 1 where h > 0), a heuristic
   (the product of a radius and a mean derivative is not the exponent of the Jacobian product).

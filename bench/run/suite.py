@@ -37,6 +37,8 @@ def members(name: str) -> List[str]:
     """The presets a name runs, in order: a suite's members (recursively), a selection stage's
     tuning presets then the stage itself, or the preset alone."""
     preset = load(name)
+    if preset.get("rounds"):  # measured as a whole, round by round (bench/run/rounds.py)
+        return [name]
     if preset.get("suite"):
         return [m for s in preset["suite"] for m in members(s)]
     if preset.get("select"):

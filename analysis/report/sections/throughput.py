@@ -105,10 +105,11 @@ def ratio_digest(r: pd.DataFrame, report) -> str:
     if r.empty:
         return ""
     show = ["ratio_kind", "cell", "measure_backend", "hidden_size", "num_layers", "bidirectional",
-            "seq_len", "batch_size", "ratio", "ratio_lo", "ratio_hi", "rel_spread"]
+            "seq_len", "batch_size", "ratio", "ratio_lo", "ratio_hi", "interval_covers", "rounds", "rel_spread"]
     return report.table("cost_ratios", r[[c for c in show if c in r.columns]], "step-time ratios "
                         "at equal configuration (noisy points left out), beside the FLOP ratio; "
-                        "[ratio_lo, ratio_hi]: 95% bootstrap interval over repetitions; "
+                        "[ratio_lo, ratio_hi]: 95% interval, over interleaved rounds where interval_covers "
+                        "is 'rounds' (one ratio per round), else a bootstrap over one run's repetitions; "
                         "rel_spread: the two points' relative IQRs added")
 
 
@@ -200,7 +201,7 @@ def evidence(r: pd.DataFrame) -> dict:
     lr = r[r["ratio_kind"].str.startswith("lstm/rnn") & ~r["bidirectional"].astype(bool)]
     if not lr.empty:
         out["slower"] = frame(lr)
-    bi = r[r["ratio_kind"].str.startswith("bidirectional") & (r["cell"] == "lstm")]
+    bi = r[r["ratio_kind"].str.startswith("bidirectional") & (r.get("cell", pd.Series(index=r.index)) == "lstm")]
     if not bi.empty:
         out["bidir"] = frame(bi)
     return out

@@ -1,0 +1,44 @@
+"""`make reference` (bench/run/reference.py): a study is a preset `reference_<study>`, refused from a
+tree with uncommitted changes, and swapped in only when every point succeeded."""
+import subprocess
+
+import bench.run.reference as ref
+
+
+def test_every_study_has_its_preset_and_an_unknown_one_is_refused(capsys):
+    assert {"classic", "fair", "papers", "modern", "cpu_cost"} <= set(ref.studies())
+    assert ref.main(["nope"]) == 2
+    assert "STUDY=nope is not a reference study (classic" in capsys.readouterr().err
+
+
+def test_a_dirty_tree_is_refused_before_any_work(monkeypatch, capsys, tmp_path):
+    calls = []
+    monkeypatch.setattr(ref, "dirty", lambda: ["bench/cells/classic.py"])
+    monkeypatch.setattr(ref.subprocess, "call", lambda *a, **k: calls.append(a) or 0)
+    monkeypatch.setattr(ref, "REFERENCE", tmp_path)
+    assert ref.main(["classic"]) == 2 and not calls
+    assert "uncommitted changes (bench/cells/classic.py)" in capsys.readouterr().err
+
+
+def test_dirty_reads_tracked_changes_only(monkeypatch, tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a.py"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "a"], check=True)
+    monkeypatch.setattr(ref, "ROOT", tmp_path)
+    (tmp_path / "untracked.txt").write_text("results\n")
+    assert ref.dirty() == []
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert ref.dirty() == ["a.py"]
+
+
+def test_a_failed_run_keeps_the_committed_store(monkeypatch, tmp_path):
+    (tmp_path / "classic").mkdir()
+    (tmp_path / "classic" / "kept.parquet").write_text("old")
+    monkeypatch.setattr(ref, "dirty", lambda: [])
+    monkeypatch.setattr(ref, "REFERENCE", tmp_path)
+    monkeypatch.setattr(ref.subprocess, "call", lambda *a, **k: 1)
+    assert ref.main(["classic"]) == 1 and (tmp_path / "classic" / "kept.parquet").exists()
+    monkeypatch.setattr(ref.subprocess, "call", lambda *a, **k: (tmp_path / "classic.new").mkdir() or 0)
+    assert ref.main(["classic"]) == 0
+    assert (tmp_path / "classic").is_dir() and not (tmp_path / "classic" / "kept.parquet").exists()
