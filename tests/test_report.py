@@ -100,7 +100,7 @@ def test_scorecard_gives_each_claim_a_verdict_by_its_rule(built):
     _, out = built
     v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim")  # what make docs gathers
     assert list(v.index) == CLAIM_KEYS
-    assert v.at["reach", "verdict"] == "supported" and "T=20, T=40, T=80" in v.at["reach", "scope"]
+    assert v.at["reach", "verdict"] == "supported" and "T=20; T=40; T=80" in v.at["reach", "scope"]
     assert "lstm 3.01 [3.01, 3.01] vs rnn 1 [1, 1]" in v.at["reach", "figure"]
     assert v.at["slower", "verdict"] == "supported" and v.at["slower", "figure"].startswith("3.00x [3.00, 3.00]")
     assert "one run's repetitions only" in v.at["slower", "figure"]  # no rounds in this store: labelled
