@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.ci.baseline import THRESHOLDS
+from analysis.ci.manifest import write_manifest
 from analysis.compare import main as compare_main
 from tests.synthetic import write_gradients, write_throughput
 
@@ -15,6 +16,7 @@ def baseline(tmp_path_factory):
     store = tmp_path_factory.mktemp("baseline")
     write_gradients(store)
     write_throughput(store)
+    write_manifest(store, "synthetic")  # as `make baseline` does: the points the baseline holds
     return store
 
 
