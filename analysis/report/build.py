@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.load import load_store, version_warnings
 from analysis.report.claims import CLAIM_STUDY, CLAIMS, MEASURED_BY
-from analysis.report.page import Report, SectionResult, style
+from analysis.report.page import Report, SectionResult, atomic, style, write_text
 from analysis.report.sections import SECTIONS
 
 
@@ -30,8 +30,8 @@ def scorecard(results: List[SectionResult], report: Report) -> str:
         lines.append(f"| {wording} | {figures} | {links} |")
         rows.append({"claim": key, "wording": wording, "measured": figures,
                      "section": ", ".join(r.title for r, _ in found)})
-    pd.DataFrame(rows, columns=["claim", "wording", "measured", "section"]).to_csv(
-        report.out / "tables" / "scorecard.csv", index=False)
+    with atomic(report.out / "tables" / "scorecard.csv") as tmp:
+        pd.DataFrame(rows, columns=["claim", "wording", "measured", "section"]).to_csv(tmp, index=False)
     return "\n".join(lines)
 
 
@@ -65,5 +65,5 @@ def build(store: Path, out: Path, warn=None) -> Path:
         parts += [f'<a id="{r.anchor}"></a>', "", f"## {r.title}", "", r.markdown, ""]
     parts += ["## Provenance", "", provenance(df)]
     path = out / "report.md"
-    path.write_text("\n".join(parts))
+    write_text(path, "\n".join(parts))
     return path
