@@ -34,7 +34,7 @@ def diagnosis(run: pd.Series) -> str:
     can show both (a large norm from the recent steps, nothing from the far ones)."""
     if run["solved"]:
         return "solved"
-    if not np.isfinite(run.get("final_test_loss", 0.0)):
+    if run.get("diverged", False) or not np.isfinite(run.get("final_test_loss", 0.0)):
         return "diverged"
     why = [w for w, hit in (("exploding", run["clipped_fraction"] > 0.5),
                             ("vanishing", run.get("trained_far_near", np.nan) < VANISHED)) if hit]
@@ -142,7 +142,8 @@ def success_table(r: pd.DataFrame) -> pd.DataFrame:
         median_final_loss=("final_test_loss", "median"), baseline=("baseline_loss", "first"),
         median_steps_to_solve=("steps_to_solve", "median"),
         median_seconds_to_solve=("seconds_to_solve", "median"),
-        median_train_seconds=("train_seconds", "median"),
+        median_train_seconds=("train_seconds", "median"), diverged=("diverged", "sum"),
+        diverged_steps=("diverged_step", lambda v: ", ".join(f"{x:.0f}" for x in v.dropna())),
         **({"subnormals_flushed": ("measure_flush_denormal", "first")} if "measure_flush_denormal" in r else {})
     ).reset_index()
     success["solved_fraction"] = success["solved"] / success["seeds"]
@@ -161,12 +162,19 @@ def success_digest(success: pd.DataFrame, report) -> str:
         "to solve, median: steps / s": [f"{a:.0f} / {b:.1f}" if pd.notna(a) else "-" for a, b in
                                         zip(success["median_steps_to_solve"], success["median_seconds_to_solve"])],
         "subnormals flushed": success.get("subnormals_flushed", pd.Series(["-"] * len(success)))})
+    if success["diverged"].any():  # a training whose loss went non-finite: no solve, no trained profile
+        shown.insert(4, "seeds diverged (at step)", [f"{int(n)} ({steps})" if n else "0" for n, steps in
+                                                     zip(success["diverged"], success["diverged_steps"])])
     return report.table("long_range_success", success, "solved fraction over seeds per cell and "
-                           "lag, with its 95% Wilson interval (csv: solved_lo, solved_hi)", shown=shown)
+                           "lag, with its 95% Wilson interval (csv: solved_lo, solved_hi); a diverged "
+                           "seed (its training loss went non-finite) counts as unsolved", shown=shown)
 
 
 def loss_vs_lag_figure(r: pd.DataFrame, report) -> str:
     default = r[r["forget_bias"].isna() | (r["forget_bias"] == 0)]  # the ladder has its own figure
+    default = default[np.isfinite(default["final_test_loss"].astype(float))]  # a diverged run has none
+    if default.empty:
+        return "*No figure of the final test loss against lag: no run ended with a finite loss (diverged).*\n"
     grid = sns.relplot(data=default, x="seq_len", y="final_test_loss", hue="cell", palette=CELL_PALETTE, col="task", kind="line",
                        marker="o", errorbar=("pi", 100), height=3, aspect=1.4,
                        facet_kws={"sharey": False, "sharex": False})
@@ -222,8 +230,13 @@ def long_lag_claim(success: pd.DataFrame) -> dict:
         names = distinguishing(at)
         parts = []
         for _, row in at.iterrows():
-            extra = (f", median {row.median_steps_to_solve:.0f} steps / {row.median_seconds_to_solve:.0f} s"
-                     if row.solved else f", final MSE {row.median_final_loss:.3f}")
+            if row.solved:
+                extra = f", median {row.median_steps_to_solve:.0f} steps / {row.median_seconds_to_solve:.0f} s"
+            elif row.diverged == row.seeds:
+                extra = ", every seed diverged (training loss not finite)"
+            else:
+                extra = f", final MSE {row.median_final_loss:.3f}"
+            extra += f", {int(row.diverged)} diverged" if row.diverged and row.diverged < row.seeds else ""
             parts.append(f"{label(row, names)} solved {fraction(int(row.solved), int(row.seeds))}{extra}")
         return {"long_lag": f"adding problem (Le et al. form) T={T}, solved seeds [95% Wilson]: " + "; ".join(parts)}
     return {}
