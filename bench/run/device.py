@@ -53,8 +53,9 @@ def check_memory(cfg, need: int, device: str) -> None:
     if cfg.get("max_memory_gb") is not None:
         limit, what = int(cfg.max_memory_gb * 1e9), f"max_memory_gb={cfg.max_memory_gb:g}"
     if need > limit:
-        raise ConfigError(f"the point needs about {need / 1e9:.3g} GB (estimated from its shapes: "
-                          f"{describe(cfg)}), more than {what} ({limit / 1e9:.3g} GB); make it "
+        gb = lambda n: f"{n / 1e9:.3g}" if n < 1e12 else f"{n / 1e9:,.0f}"  # noqa: E731
+        raise ConfigError(f"the point needs about {gb(need)} GB (estimated from its shapes: "
+                          f"{describe(cfg)}), more than {what} ({gb(limit)} GB); make it "
                           "smaller, or set max_memory_gb=<GB> to run it anyway")
 
 

@@ -198,7 +198,7 @@ class BenchSweeper(BasicSweeper):
         return f" (not stored: {problem})" if problem else self.logs_of(job)
 
     def stored(self) -> int:
-        return sum(os.path.exists(p) for p in getattr(self, "paths", []))
+        return sum(os.path.isfile(p) for p in getattr(self, "paths", []))
 
     def remove_empty_folders(self) -> None:
         """Hydra makes its sweep folder (under results_dir, conf/config.yaml); the basic launcher
