@@ -118,6 +118,15 @@ def test_a_sweep_preset_without_m_is_refused_with_the_command_that_runs_it(tmp_p
     assert "python -m bench.run.suite default" in preflight(["experiment=default"])
 
 
+def test_a_sweep_value_without_m_and_an_unparsable_value_say_what_works():
+    assert preflight(["model.cell=rnn,lstm"]).startswith(
+        "model.cell=rnn,lstm is a sweep: run it with `python -m bench -m model.cell=rnn,lstm`")
+    assert preflight(["results_dir=/tmp/é"]) == ("results_dir=/tmp/é: the override grammar cannot read this "
+                                                 "value; quote it: results_dir='/tmp/é' (in a shell: "
+                                                 "\"results_dir='/tmp/é'\")")
+    assert preflight(["results_dir='/tmp/é'"]) is None  # quoted, it is read
+
+
 def test_a_zero_point_sweep_is_an_error(tmp_path):
     line = refused(run_cli(["bench", "-m", "seed=range(0)", *TINY, f"results_dir={tmp_path / 's'}"]))
     assert "the sweep has no points" in line

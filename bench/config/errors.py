@@ -65,13 +65,24 @@ def _missing_option(exc: BaseException) -> Optional[str]:
     return suggest(group, value, allowed, what)
 
 
+def _unparsable(exc: BaseException) -> Optional[str]:
+    """An override the grammar cannot read (a space, a non-ASCII letter, a bracket): quoting it works."""
+    override = getattr(exc, "override", None)
+    text = getattr(override, "input_line", None) or (override if isinstance(override, str) else None)
+    if not text or "=" not in text or "Lexer" not in str(exc) and "token recognition" not in str(exc):
+        return None
+    key, _, value = text.partition("=")
+    return (f"{text}: the override grammar cannot read this value; quote it: {key}='{value}' "
+            f"(in a shell: \"{key}='{value}'\")")
+
+
 def one_line(exc: BaseException) -> str:
     """Hydra/OmegaConf's multi-line message (key, reason, allowed values) as one line in the
     user's key names; a message this module does not know is kept, without class names."""
     for cause in (exc.__cause__, exc):
         if cause is None:
             continue
-        said = _missing_option(cause) or _key_error(cause) or _value_error(cause)
+        said = _unparsable(cause) or _missing_option(cause) or _key_error(cause) or _value_error(cause)
         if said:
             return said
     text = "\n".join(str(e) for e in (exc, exc.__cause__) if e is not None)

@@ -80,6 +80,9 @@ def preflight(argv: List[str]) -> Optional[str]:
         return one_line(exc)
     finally:
         GlobalHydra.instance().clear()
+    swept = [o.input_line for o in parsed if o.is_sweep_override()]
+    if swept and not {"-m", "--multirun"} & set(argv):
+        return f"{swept[0]} is a sweep: run it with `python -m bench -m {' '.join(argv)}`"
     with open_dict(cfg):
         hydra_node = cfg.pop("hydra")
     return unknown_key(cfg) or run_mode_problem(cfg, hydra_node, argv)
