@@ -38,6 +38,7 @@ def test_a_damaged_baseline_is_unusable_input_naming_each_file(baseline, tmp_pat
     assert compare_main([str(damaged), str(baseline)]) == 2
     err = capsys.readouterr().err
     assert f"{deleted} (listed in {MANIFEST}) is missing" in err and "make baseline" in err
+    assert f"{truncated} (unreadable" in err and f"{emptied} (unreadable" in err
     deleted.write_bytes(b"")  # the file back, as empty as the other: now its contents are judged
     assert compare_main([str(damaged), str(baseline)]) == 2
     err = capsys.readouterr().err
