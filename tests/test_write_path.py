@@ -56,6 +56,16 @@ def test_a_sweep_goes_on_past_points_it_cannot_store_and_names_each(make_cfg, tm
     assert not list(store.glob(".*.tmp"))
 
 
+def test_a_single_point_that_cannot_be_stored_is_one_line_and_exit_1(make_cfg, tmp_path):
+    store = tmp_path / "store"
+    path = point_path(store, resolve(make_cfg([*TINY, f"results_dir={store}"])).chash)
+    path.mkdir(parents=True)
+    proc = run_cli(["bench", *TINY, f"results_dir={store}"])
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"bench: point {' '.join(TINY[:-1])}: not stored: cannot write {path}: Is a directory (EISDIR)"]
+
+
 def test_a_cpu_out_of_memory_is_oom():
     with pytest.raises(RuntimeError) as real:  # the CPU allocator's own refusal
         torch.empty(1 << 62, dtype=torch.uint8)

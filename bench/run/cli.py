@@ -43,9 +43,10 @@ def app(cfg: DictConfig):
         print("bench: interrupted: the point was not stored; the same command measures it", file=sys.stderr)
         sys.exit(130)
     if single:
-        where = f"record: {outcome.path}" if outcome.status != "unstored" else f"not stored: {outcome.problem}"
-        print(f"bench: {label}: {outcome.status}; {where}", file=sys.stderr)
-        if outcome.status in ("failed", "oom", "unstored"):
+        if outcome.status == "unstored":  # measure_point has said so, in one line
+            sys.exit(1)
+        print(f"bench: {label}: {outcome.status}; record: {outcome.path}", file=sys.stderr)
+        if outcome.status in ("failed", "oom"):
             sys.exit(1)
     return outcome
 
