@@ -44,7 +44,7 @@ lint: venv ## the linter (ruff, configured in pyproject.toml)
 test: venv ## run the test suite (no GPU needed; slow tests excluded)
 	$(PY) -m pytest -m "not slow and not gpu and not benchmark_suite and not slurm" -q
 
-test-slow: venv ## run the slow tests (launchers, long-range training, fidelity)
+test-slow: venv ## run the slow tests (end to end: CLI sweeps, A/B runs, kills, reports of the reference stores, launchers, training)
 	$(PY) -m pytest -m "slow" -q
 
 test-gpu: venv ## run the GPU tests (needs CUDA)
@@ -86,7 +86,8 @@ else
 	$(PY) -m bench.run.suite ci results_dir=$(CI_STORE)
 	@# A timing regression must show again in a fresh confirmation run (a transient load on a
 	@# shared runner does not repeat; a real slowdown does).
-	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) $(COMPARE_FLAGS) > /dev/null; rc=$$?; \
+	$(PY) -m analysis.compare $(BASELINE) $(CI_STORE) $(COMPARE_FLAGS) --out results/ci/verdict-first.md > /dev/null; rc=$$?; \
+	[ $$rc -ne 0 ] && [ -s results/ci/verdict-first.md ] && grep -E "REGRESSION|Verdict" results/ci/verdict-first.md; \
 	[ $$rc -eq 2 ] && exit 2; cands="$(CI_STORE)"; if [ $$rc -eq 1 ]; then \
 	  echo "ci-bench: regression seen; re-measuring once to confirm"; \
 	  $(PY) -m bench.run.suite ci results_dir=$(CI_STORE)-confirm; cands="$$cands $(CI_STORE)-confirm"; \
@@ -107,8 +108,9 @@ ci-history: venv ## draw every CI metric across the commits in results/ci/histor
 	$(PY) -m analysis.history $(CI_HISTORY) --out results/ci/history.png
 
 baseline: venv ## re-record results/baseline on this machine (commit it, name the machine)
-	rm -f $(BASELINE)/*.parquet
+	rm -f $(BASELINE)/*.parquet $(BASELINE)/manifest.json
 	$(PY) -m bench.run.suite ci results_dir=$(BASELINE)
+	$(PY) -m analysis.ci.manifest $(BASELINE) --preset ci
 
 bench-pytest: venv ## pytest-benchmark micro-benchmarks, JSON history under results/pytest-benchmark
 	$(PY) -m pytest tests/benchmarks -m benchmark_suite --benchmark-only \

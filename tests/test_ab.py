@@ -104,6 +104,7 @@ def test_ab_identical_passes_and_names_both_sides(store, tmp_path, capsys):
     assert "HEAD~1 (abc)" in out and "grad_norm" in out and "step time lstm" in out
 
 
+@pytest.mark.slow
 def test_ab_flags_the_slowed_cell_and_nothing_else(store, tmp_path, capsys):
     def slow_gru(df):
         if "time_ms" in df and (df["cell"] == "gru").all():
@@ -115,6 +116,7 @@ def test_ab_flags_the_slowed_cell_and_nothing_else(store, tmp_path, capsys):
     assert len(flagged) == 6  # 3 lengths x 2 directions, every gru point, no other cell
 
 
+@pytest.mark.slow
 def test_ab_fails_closed_on_missing_and_overflowed_points(store, tmp_path, capsys):
     ab = make_ab(tmp_path / "ab", store)
     for f in (ab / "head" / "r2").glob("*.parquet"):
@@ -130,6 +132,7 @@ def test_ab_fails_closed_on_missing_and_overflowed_points(store, tmp_path, capsy
     assert "REGRESSION (point status overflow" in out and "gru" in out
 
 
+@pytest.mark.slow
 def test_ab_gradient_drift_is_a_correctness_regression(store, tmp_path, capsys):
     def drift(df):
         if "grad_norm" in df and (df["cell"] == "rnn").all():
@@ -138,6 +141,7 @@ def test_ab_gradient_drift_is_a_correctness_regression(store, tmp_path, capsys):
     assert code == 1 and "REGRESSION (correctness)" in out
 
 
+@pytest.mark.slow
 def test_ab_pairs_points_across_torch_builds_and_prints_what_differs(store, tmp_path, capsys):
     env = {"torch_version": "9.9.9", "onednn_version": "v9.0", "python_version": "3.99"}
     code, out = verdict(tmp_path, capsys, make_ab(tmp_path / "ab", store, head_env=env))
@@ -146,6 +150,7 @@ def test_ab_pairs_points_across_torch_builds_and_prints_what_differs(store, tmp_
     assert "| onednn_version |  | v9.0 | **differs**" in out
 
 
+@pytest.mark.slow
 def test_ab_new_head_points_are_listed_not_judged(store, tmp_path, capsys):
     ab = make_ab(tmp_path / "ab", store)
     for k in (1, 2, 3):
@@ -166,6 +171,7 @@ def test_ab_without_ab_json_is_unusable(tmp_path, capsys):
     assert "ab.json missing" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_history_is_appended_per_run_and_drawn(store, tmp_path, capsys):
     def slow_gru(df):
         if "time_ms" in df and (df["cell"] == "gru").all():

@@ -1,9 +1,11 @@
 """End to end as a user types it: python -m bench, single point and a multirun sweep."""
 import pandas as pd
+import pytest
 
 from tests.conftest import run_cli
 
 
+@pytest.mark.slow
 def test_single_point_and_sweep_then_rerun_skips(tmp_path):
     store = tmp_path / "store"
     small = ["model.hidden_size=8", "data.batch_size=4", f"results_dir={store}"]

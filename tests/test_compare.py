@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.ci.baseline import THRESHOLDS
+from analysis.ci.manifest import write_manifest
 from analysis.compare import main as compare_main
 from tests.synthetic import write_gradients, write_throughput
 
@@ -15,6 +16,7 @@ def baseline(tmp_path_factory):
     store = tmp_path_factory.mktemp("baseline")
     write_gradients(store)
     write_throughput(store)
+    write_manifest(store, "synthetic")  # as `make baseline` does: the points the baseline holds
     return store
 
 
@@ -102,6 +104,7 @@ def _slow_lstm(df):
         df["time_ms"] *= 1.3
 
 
+@pytest.mark.slow
 def test_confirmation_run_clears_a_transient_and_keeps_a_real_slowdown(baseline, tmp_path, capsys):
     transient = _copy(baseline, tmp_path / "t", _slow_lstm)
     clean = _copy(baseline, tmp_path / "clean")

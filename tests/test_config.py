@@ -83,8 +83,8 @@ def test_hash_ignores_run_only_keys(make_cfg):
     (["data.seq_len=0"], "data.seq_len=0"),
     (["model.cell=gru", "model.forget_bias=1"], "model.forget_bias"),
     (["-m", "model.cell=rnn,foo"], "model.cell=foo: not a registered cell (allowed: " + ", ".join(REGISTRY)),
-    (["dtype=float16"], "expected one of [float32, float64, bfloat16]"),
-    (["measure=nope"], "Could not find 'measure/nope'"),
+    (["dtype=float16"], "dtype=float16: not an allowed value; did you mean dtype=bfloat16? (allowed: float32, float64, bfloat16)"),
+    (["measure=nope"], "measure=nope: not an option of measure (allowed: gradients, long_range, throughput)"),
 ])
 def test_cli_refuses_bad_input(tmp_path, args, needle):
     store = tmp_path / "store"

@@ -17,10 +17,12 @@ def built(blocks, monkeypatch):
     monkeypatch.setattr(docs, "generate", lambda workdir, figures: blocks)
 
 
+@pytest.mark.slow
 def test_readme_blocks_match_the_committed_stores(built, capsys):
     assert docs.main(["--check"]) == 0, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_hand_edited_number_is_caught(built, tmp_path, monkeypatch, capsys):
     text = docs.RESULTS.read_text()
     start = text.index("<!-- docs:half-lives -->")
@@ -36,6 +38,7 @@ def test_a_hand_edited_number_is_caught(built, tmp_path, monkeypatch, capsys):
     assert results.read_text() == edited                     # --check writes nothing
 
 
+@pytest.mark.slow
 def test_a_missing_block_is_named(built, tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
     readme.write_text("no blocks here\n")
@@ -44,6 +47,7 @@ def test_a_missing_block_is_named(built, tmp_path, monkeypatch):
         docs.main(["--check"])
 
 
+@pytest.mark.slow
 def test_a_stale_reference_index_is_named(built, tmp_path, monkeypatch, capsys):
     index = tmp_path / "reference"
     index.mkdir()

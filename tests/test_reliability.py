@@ -26,6 +26,7 @@ def _store_frame(store):
     return load_store(store, warn=_fail)
 
 
+@pytest.mark.slow
 def test_kill_mid_sweep_then_resume_stores_every_point_once(tmp_path):
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "bench", *SWEEP, *TINY, f"results_dir={store}"]
@@ -81,6 +82,7 @@ def test_same_seed_gives_bitwise_identical_gradient_records(make_cfg, tmp_path):
     assert frames[0][cols].equals(frames[1][cols])
 
 
+@pytest.mark.slow
 def test_two_concurrent_writers_on_one_store(tmp_path):
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "bench", *SWEEP, *TINY, f"results_dir={store}", "force=true"]

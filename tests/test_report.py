@@ -125,6 +125,7 @@ def test_half_life_table_values(built):
         [d for d in (-0.05, -0.05, -0.05, -0.1, -0.1, -0.1, -0.3, -0.3, -0.3)])
 
 
+@pytest.mark.slow
 def test_report_is_reproducible(built, tmp_path):
     store, out = built
     assert report_main([str(store), "--out", str(tmp_path)]) == 0
@@ -217,6 +218,7 @@ def test_initialisation_study_gain_figure_table_and_claim(tmp_path):
     assert half_life(0.05, 0.04, 0.06, 59)["half_life"].startswith("grows: x2 every 6.02")
 
 
+@pytest.mark.slow
 def test_fair_comparison_reports_fresh_seeds_at_the_tuned_recipe(tmp_path):
     """The chosen recipe comes from the tuning seeds; the figures from the reported seeds only;
     the long-lag verdict flips when the reported RNN runs solve as the LSTM's do."""

@@ -45,6 +45,7 @@ def test_a_store_mixing_cluster_and_local_timings_is_flagged(tmp_path):
     assert any("mixes throughput points timed in SLURM jobs (1) and outside" in w for w in version_warnings(df))
 
 
+@pytest.mark.slow
 def test_cpu_cost_section_subnormals_caches_threads_backends(tmp_path):
     from tests.synthetic import write_cpu_cost
     store, out = write_cpu_cost(tmp_path / "s"), tmp_path / "r"

@@ -3,11 +3,13 @@ as its own point, the ratio's interval taken over rounds, and that interval cove
 machine between rounds that the within-run bootstrap does not see."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.reduce.ratios import interleaved_ratio, ratio_rows, repetition_ratio
 from tests.conftest import run_cli
 
 
+@pytest.mark.slow
 def test_rounds_store_every_round_and_the_ratio_says_it_covers_them(tmp_path):
     store = tmp_path / "store"
     r = run_cli(["bench.run.suite", "rounds_smoke", f"results_dir={store}", "progress=false"])

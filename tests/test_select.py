@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis.select import REPORTED_FROM, RULES, choose, chosen_runs
 from tests.conftest import run_cli
@@ -65,6 +66,7 @@ def test_a_choice_on_the_edge_of_the_grid_is_flagged():
     assert best["measure_lr"].iloc[0] == 1e-1 and bool(best["on_edge"].iloc[0])
 
 
+@pytest.mark.slow
 def test_the_stage_end_to_end(tmp_path):
     """bench.suite on a selection preset: the tuning sweep, the choice, the reported seeds; the
     choice printed by analysis.select names one configuration per cell, without a seed."""

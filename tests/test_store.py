@@ -106,12 +106,15 @@ def test_kill_during_a_write_keeps_the_old_record_and_the_orphan_is_cleaned(tmp_
 
 
 def test_a_live_writers_temp_file_is_not_an_orphan(tmp_path):
+    import fcntl
     import os
 
     from bench.run.store import _host, clean_orphans
     live = tmp_path / f".abc.parquet.{_host()}.{os.getpid()}.deadbeef.tmp"
-    live.write_bytes(b"in progress")
-    assert clean_orphans(tmp_path) == 0 and live.exists()
+    with open(live, "wb") as fh:  # a writer holds its temp file's lock until the rename
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        assert clean_orphans(tmp_path) == 0 and live.exists()
+    assert clean_orphans(tmp_path) == 1 and not live.exists()  # lock gone: the writer is gone
 
 
 def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):

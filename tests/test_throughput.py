@@ -214,6 +214,7 @@ def test_loss_on_every_step_trains_on_every_output(make_cfg, tmp_path):
     assert df["cache_l2_bytes"].iloc[0] >= 0 and "slurm_job_id" in df
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", [c for c, e in sorted(REGISTRY.items()) if e.paths])
 def test_every_path_is_a_throughput_point_with_its_kernel_recorded(make_cfg, tmp_path, cell):
     """Each diagonal cell's paths measure, record their path and kernel, and move at least the

@@ -16,8 +16,9 @@ from typing import List, Tuple
 import numpy as np
 import pandas as pd
 
+from analysis.ci.manifest import manifest_problems
 from analysis.ci.rules import calibration, environment, environment_table, gradient_verdicts, missing_or_bad, summarise
-from analysis.load import StoreError, load_store, of
+from analysis.load import StoreError, load_store, of, read_records
 from analysis.reduce.throughput import points, ratios
 
 # Set from the noise measured on the 2-core CI machine (README, "Regression tracking"): over 5
@@ -98,9 +99,14 @@ def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refu
     differ: `refuse` (exit 2), `gradients` (compare gradients only; timings listed as skipped),
     `all`."""
     empty = pd.DataFrame()
-    try:
-        base = load_store(baseline)
-        cands = [load_store(c) for c in candidates]
+    try:  # fail closed on the baseline: every point it was recorded with, or no verdict
+        damaged = manifest_problems(baseline) if Path(baseline).is_dir() else []
+        if damaged:  # and every other file that cannot be used, so that one restore fixes all
+            damaged += read_records(Path(baseline))[1]
+            raise StoreError(f"the baseline {baseline} is not whole: " + "; ".join(damaged)
+                             + f"; restore it (`git checkout {baseline}`) or re-record it with `make baseline`")
+        base = load_store(baseline, strict=True, hint="`make baseline`")
+        cands = [load_store(c, hint="`make ci-bench`") for c in candidates]
     except StoreError as exc:
         return 2, f"compare: {exc}", empty
     cand, candidate = cands[0], candidates[0]

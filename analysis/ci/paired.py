@@ -80,11 +80,34 @@ def load_ab(directory: Path) -> Tuple[dict, Dict[str, List[pd.DataFrame]]]:
     if not meta_path.exists():
         raise StoreError(f"no A/B run in {directory} (ab.json missing): run `make ci-bench BASE=<ref>`; "
                          "an A/B run that stopped part-way writes no ab.json")
-    meta = json.loads(meta_path.read_text())
-    sides = {s: [load_store(directory / s / f"r{k}") for k in range(1, meta["rounds"] + 1)]
-             for s in ("base", "head")}
+    meta = read_meta(meta_path)
+    # base's rounds are the reference, as a stored baseline is: an unusable file refuses the verdict
+    sides = {s: [load_store(directory / s / f"r{k}", strict=s == "base", hint="`make ci-bench BASE=<ref>`")
+                 for k in range(1, meta["rounds"] + 1)] for s in ("base", "head")}
     keys = pair_keys([df for rounds in sides.values() for df in rounds])
     return meta, {s: [add_pair_key(df, keys) for df in rounds] for s, rounds in sides.items()}
+
+
+def read_meta(path: Path) -> dict:
+    """ab.json of a `bench.ab` run; StoreError (exit 2: unusable input) naming the file when it
+    is not JSON or lacks what the verdict reads."""
+    try:
+        meta = json.loads(path.read_text())
+        if not isinstance(meta, dict):
+            raise TypeError("not a JSON object")
+        for key, kind in (("rounds", int), ("base", str), ("head", str), ("refused", list)):
+            if key not in meta and key != "refused":
+                raise KeyError(f"no `{key}`")
+            if key in meta and not isinstance(meta[key], kind):
+                raise TypeError(f"`{key}` is not {kind.__name__}")
+        if meta["rounds"] < 1:
+            raise ValueError(f"rounds={meta['rounds']}")
+        if not all(isinstance(r, dict) and {"side", "point"} <= set(r) for r in meta.get("refused", [])):
+            raise TypeError("`refused` entries need `side` and `point`")
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StoreError(f"{path} cannot be used ({type(exc).__name__}: {exc}): re-run "
+                         "`make ci-bench BASE=<ref>`") from exc
+    return meta
 
 
 def label(row: pd.Series) -> str:

@@ -51,6 +51,8 @@ def decay_summary(profile: pd.DataFrame, fit_start: float, fit_end: float) -> Di
     interval). decay_batch_mean: the slope of log10 of the batch-mean norm, labelled, not used
     for claims. r2: of the geometric-mean profile's line. Underflow (exact zeros) is counted,
     never fitted. ratio_far_near: geometric-mean gradient at the farthest distance over the nearest.
+    zero_profile: the gradient is exactly zero at every distance (a saturated or dead model after
+    a training that blew up): nothing decays, there is no half-life to give.
     """
     p = profile.sort_values("t")
     dist = p["distance"].to_numpy(float)
@@ -77,7 +79,7 @@ def decay_summary(profile: pd.DataFrame, fit_start: float, fit_end: float) -> Di
     return {"decay_per_step": float(slopes.mean()) if len(slopes) else math.nan,
             "slopes": slopes, "r2": r2, "decay_batch_mean": batch_slope,
             "fit_window": f"{math.ceil(lo)}..{math.floor(hi)}", "fit_points": int(win.sum()),
-            "underflow_points": int((g == 0).sum()), "max_distance": dmax,
+            "underflow_points": int((g == 0).sum()), "zero_profile": bool((g == 0).all()), "max_distance": dmax,
             "near_grad": near, "ratio_far_near": far / near if near > 0 else math.nan}
 
 
@@ -103,13 +105,19 @@ def bootstrap_mean(groups: List[np.ndarray], seed: int = 0) -> Tuple[float, floa
     return mean, float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
-def half_life(decay: float, lo: float, hi: float, longest: float) -> Dict:
+def half_life(decay: float, lo: float, hi: float, longest: float, zero: bool = False) -> Dict:
     """Half-life (steps) from a decay per step and its interval [lo, hi] (log10 per step).
 
     Where the interval reaches zero decay the half-life has no upper bound: it is reported as
     a lower bound, `> N` steps (N from the fastest decay in the interval, or the longest
     distance measured when even that does not decay), never as 'no decay' or inf. Where the
-    whole interval is growth (exploding gradients), the doubling distance is given instead."""
+    whole interval is growth (exploding gradients), the doubling distance is given instead.
+    A gradient that is identically zero (`zero`), or a decay that could not be fitted (NaN: no
+    finite, non-zero norms), has none: said so, never a bound."""
+    if zero or not np.isfinite([decay, lo, hi]).all():
+        why = "the gradient is identically zero" if zero else "no finite gradient to fit"
+        return {"half_life_steps": math.nan, "half_life_lo": math.nan, "half_life_hi": math.nan,
+                "half_life": f"none: {why}"}
     if lo > 0:
         d, d_lo, d_hi = LOG10_2 / decay, LOG10_2 / hi, LOG10_2 / lo
         return {"half_life_steps": math.nan, "half_life_lo": math.inf, "half_life_hi": math.inf,

@@ -54,7 +54,8 @@ def interval_table(summary: pd.DataFrame, base: list) -> pd.DataFrame:
     for k, grp in summary.groupby(keys, dropna=False):
         decay, lo, hi = bootstrap_mean(list(grp["slopes"]))
         out.append({**dict(zip(keys, k)), "seeds": grp["seed"].nunique(), "decay_per_step": decay,
-                    "decay_lo": lo, "decay_hi": hi, **half_life(decay, lo, hi, grp["max_distance"].max()),
+                    "decay_lo": lo, "decay_hi": hi,
+                    **half_life(decay, lo, hi, grp["max_distance"].max(), zero=bool(grp["zero_profile"].all())),
                     "horizon_1e6": 6 / -decay if hi < 0 else np.nan, "r2": grp["r2"].median(),
                     "decay_batch_mean": grp["decay_batch_mean"].median(),
                     "ratio_far_near": grp["ratio_far_near"].median(),

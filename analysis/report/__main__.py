@@ -21,6 +21,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except StoreError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk, a read-only folder: one line; the files already there stay whole
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"report: cannot write{where}: {exc.strerror or exc}; the report folder {args.out} keeps "
+              "its previous files", file=sys.stderr)
+        return 1
     print(f"report: wrote {path}")
     return 0
 

@@ -9,7 +9,7 @@ from typing import List, Optional
 import pandas as pd
 
 from analysis.load import load_store, version_warnings
-from analysis.report.page import Report, SectionResult, style
+from analysis.report.page import Report, SectionResult, atomic, style, write_text
 from analysis.report.sections import SECTIONS
 from analysis.report.verdicts import Scorecard, judge_all
 
@@ -20,7 +20,8 @@ def scorecard(results: List[SectionResult], report: Report) -> str:
     store (analysis/readme/docs.py)."""
     evidence = {k: v for r in results for k, v in r.evidence.items()}
     card = Scorecard(judge_all(evidence)).frame()
-    card.to_csv(report.out / "tables" / "verdicts.csv", index=False)
+    with atomic(report.out / "tables" / "verdicts.csv") as tmp:
+        card.to_csv(tmp, index=False)
     lines = ["| claim | verdict | measured [95% interval] | where |", "|---|---|---|---|"]
     for row in card.itertuples():
         if row.verdict == "not measured":
@@ -65,5 +66,5 @@ def build(store: Path, out: Path, warn=None) -> Path:
         parts += [f'<a id="{r.anchor}"></a>', "", f"## {r.title}", "", r.markdown, ""]
     parts += ["## Provenance", "", provenance(df)]
     path = out / "report.md"
-    path.write_text("\n".join(parts))
+    write_text(path, "\n".join(parts))
     return path

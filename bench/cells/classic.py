@@ -169,18 +169,18 @@ def _no_nonlinearity(cls):
 GATED_INITS = frozenset(INITS)
 register(CellSpec("rnn", "plain", nn.RNN, _rnn, gates=1, state_size=1, step=_rnn_step,
                   fused={"cuda": "cudnn"}, nonlinearities=("tanh", "relu"),
-                  description="Elman RNN, torch.nn.RNN (tanh or relu)"))
+                  saved_floats=3.5, description="Elman RNN, torch.nn.RNN (tanh or relu)"))
 register(CellSpec("lstm", "lstm", nn.LSTM, _no_nonlinearity(nn.LSTM), gates=4, state_size=2, step=_lstm_step,
                   fused={"cpu": "onednn", "cuda": "cudnn"}, memory_gate=1, inits=GATED_INITS,
-                  description="torch.nn.LSTM (oneDNN on CPU in float32/bfloat16, cuDNN on GPU)"))
+                  saved_floats=26, description="torch.nn.LSTM (oneDNN on CPU in float32/bfloat16, cuDNN on GPU)"))
 register(CellSpec("gru", "gru", nn.GRU, _no_nonlinearity(nn.GRU), gates=3, state_size=1, step=_gru_step,
                   fused={"cuda": "cudnn"}, memory_gate=1, inits=GATED_INITS,
-                  description="torch.nn.GRU"))
+                  saved_floats=12.5, description="torch.nn.GRU"))
 register(CellSpec("ref_lstm", "lstm", ReferenceLSTM, _no_nonlinearity(ReferenceLSTM), gates=4, state_size=2,
                   step=_lstm_step, memory_gate=1, inits=GATED_INITS,
-                  description="LSTM from the gate equations, a Python loop over aten ops"))
+                  saved_floats=13.5, description="LSTM from the gate equations, a Python loop over aten ops"))
 register(CellSpec("lstm1997", "cec", LSTM1997, _no_nonlinearity(LSTM1997), gates=4, state_size=2,
                   step=_lstm_step, fused={"cpu": "onednn", "cuda": "cudnn"}, memory_gate=1,
                   inits=frozenset({"default"}),
-                  description="LSTM without a forget gate (Hochreiter & Schmidhuber 1997): "
+                  saved_floats=26, description="LSTM without a forget gate (Hochreiter & Schmidhuber 1997): "
                               "torch.nn.LSTM with f held at 1"))

@@ -383,16 +383,16 @@ DIAGONAL_INITS = frozenset({"default", "xavier"})
 register(CellSpec("mingru", "diagonal", MinGRU, _diagonal(MinGRU), gates=2, state_size=1,
                   step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
-                  description="minGRU (Feng et al. 2024): diagonal, parallel scan or loop"))
+                  saved_floats=19, description="minGRU (Feng et al. 2024): diagonal, parallel scan or loop"))
 register(CellSpec("minlstm", "diagonal", MinLSTM, _diagonal(MinLSTM), gates=3, state_size=1,
                   step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=True, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
-                  description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))
+                  saved_floats=20, description="minLSTM (Feng et al. 2024): diagonal, parallel scan or loop"))
 
 register(CellSpec("mingru_signed", "diagonal", SignedMinGRU, _diagonal(SignedMinGRU), gates=2, state_size=1,
                   step=_diagonal_step, keep=lambda layer, x: layer.keep(x), scan=False, paths=PATHS,
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
-                  description="minGRU with a signed transition a_t = 1 - 2 z_t in (-1, 1): the "
+                  saved_floats=29, description="minGRU with a signed transition a_t = 1 - 2 z_t in (-1, 1): the "
                               "state-tracking control (Grazzi et al. 2025); loop or complex-log scan"))
 
 
@@ -411,4 +411,4 @@ register(CellSpec("lru", "diagonal", LRU, _diagonal(LRU), gates=1, state_size=2,
                   keep=lambda layer, x: layer.keep(x), scan=True, recurrent_matrix=False,
                   paths=tuple(p for p in PATHS if p != "compiled"),  # complex: nothing for inductor to fuse
                   inits=frozenset({"default"}), param_count=LRU.params, flop_count=LRU.flops,
-                  description="LRU (Orvieto et al. 2023): complex diagonal, ring init, parallel scan or loop"))
+                  saved_floats=28, description="LRU (Orvieto et al. 2023): complex diagonal, ring init, parallel scan or loop"))

@@ -47,6 +47,11 @@ class CellSpec:
     recurrent_matrix: whether the cell has W_hh (the parameter and FLOP counts, the spectrum).
     param_count, flop_count: for a cell whose weights are not G gate blocks of (W_ih, W_hh) (the
         LRU), its own counts with the signatures of `params` and `flops`.
+    saved_floats: the floats one training step allocates per hidden unit, time step, layer and
+        direction, the peak of torch's allocation events over the cell's paths and backends,
+        rounded up: the pre-flight's memory estimate (bench/measures/memory.py). The default is
+        generous, so that a new cell is over-estimated until its test (tests/test_memory.py,
+        which holds every entry to the events) sets its own.
     """
     name: str
     family: str
@@ -66,6 +71,7 @@ class CellSpec:
     param_count: Optional[Callable[..., int]] = None
     flop_count: Optional[Callable[..., Tuple[int, int]]] = None
     forget_gates: Optional[Tuple[str, ...]] = None  # `model.forget_gate` choices, first the default
+    saved_floats: float = 32.0
     description: str = ""
 
     def flops(self, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool,

@@ -133,4 +133,4 @@ def _slstm(input_size, hidden_size, num_layers=1, bidirectional=False, nonlinear
 register(CellSpec("slstm", "exponential", SLSTM, _slstm, gates=4, state_size=4,
                   step=_slstm_step, memory_gate=1, keep=lambda layer, x: layer.keep(x),
                   forget_gates=FORGET_GATES,
-                  description="sLSTM (Beck et al. 2024): exponential gating, normaliser and stabiliser, loop"))
+                  saved_floats=21, description="sLSTM (Beck et al. 2024): exponential gating, normaliser and stabiliser, loop"))

@@ -162,6 +162,10 @@ class Config:
     threads: Optional[int] = None  # torch intra-op threads; null: torch's default
     seed: int = 0
     results_dir: str = "results/store"
+    # The pre-flight refuses a point whose memory, estimated from its shapes (bench/measures/memory.py),
+    # exceeds this many GB; null: the machine's (RAM, or the GPU's for device=cuda). How to run,
+    # not what: never hashed or recorded.
+    max_memory_gb: Optional[float] = None
     force: bool = False
     progress: bool = True
     suite: List[str] = field(default_factory=list)  # set by suite presets (bench/run/suite.py)

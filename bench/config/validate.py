@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.cells.registry import REGISTRY, family
 from bench.config.errors import ConfigError
+from bench.config.keys import bad_number, unknown_key
 from bench.config.schema import INITS, LongRangeConfig
 from bench.tasks.registry import TASK_KEYS, TASKS
 
@@ -25,6 +26,11 @@ def choice(key: str, value: Any, allowed, what: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Range and cross-key rules; raises ConfigError naming the first offending key."""
+    problem = unknown_key(cfg) or bad_number(OmegaConf.to_container(cfg))
+    if problem:  # a key added with `+`, a float that is not finite, a seed beyond int64
+        raise ConfigError(problem)
+    if cfg.get("max_memory_gb") is not None and not cfg.max_memory_gb > 0:
+        raise ConfigError(f"max_memory_gb={cfg.max_memory_gb}: must be > 0 (null: the machine's memory)")
     for key in ("model.input_size", "model.hidden_size", "model.num_layers",
                 "data.seq_len", "data.batch_size"):
         value = OmegaConf.select(cfg, key)

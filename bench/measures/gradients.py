@@ -20,10 +20,11 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
-from bench.cells.registry import spec_of
+from bench.cells.registry import spec, spec_of
 from bench.cells.stack import layer_stack
 from bench.config.errors import ConfigError
 from bench.config.schema import GradientsConfig
+from bench.measures.memory import ITEMSIZE, directions, step_bytes, weight_bytes
 from bench.measures.point import Point, seeded_normal
 from bench.measures.registry import MeasureSpec, register_measure
 from bench.measures.theory import theory_columns
@@ -137,6 +138,15 @@ def check(cfg) -> None:
         raise ConfigError("measure.fit_start, measure.fit_end: need 0 <= fit_start < fit_end <= 1")
 
 
+def memory(cfg, dtype: str, device: str) -> int:
+    """Bytes (bench/measures/memory.py): the weights and their gradients, one backward over the
+    input, the input's gradient (T, B, I) and the theory's state trajectory (T, B, state)."""
+    e, m, T, B = ITEMSIZE[dtype], cfg.model, cfg.data.seq_len, cfg.data.batch_size
+    states = spec(m.cell).state_size * m.hidden_size * m.num_layers * directions(m)
+    return (weight_bytes(m, m.input_size, e, copies=2) + step_bytes(m, T, B, m.input_size, e)
+            + e * T * B * (m.input_size + states))
+
+
 # float64 by default, so that tiny gradients do not underflow (DESIGN, "gradients")
 register_measure(MeasureSpec("gradients", measure, VERSION, GradientsConfig, default_dtype="float64",
-                             finite=("grad_norm",), timed=False, check=check))
+                             finite=("grad_norm",), timed=False, check=check, memory=memory))

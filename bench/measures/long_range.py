@@ -31,6 +31,7 @@ sequences of its own seed.
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -43,6 +44,7 @@ from bench.cells.stack import layer_stack
 from bench.config.errors import ConfigError
 from bench.config.schema import LongRangeConfig
 from bench.measures.gradients import profile_rows, readout
+from bench.measures.memory import ITEMSIZE, step_bytes, weight_bytes
 from bench.measures.point import Point
 from bench.measures.registry import MeasureSpec, positive, register_measure
 from bench.tasks.registry import TASKS, TaskDef
@@ -282,5 +284,19 @@ def check(cfg) -> None:
     check_task(cfg)
 
 
+def memory(cfg, dtype: str, device: str) -> int:
+    """Bytes (bench/measures/memory.py): the weights, then the largest of a training step (at the
+    longest training length), an evaluation of `test_size` sequences without gradients (at up to
+    PARITY_TEST_FACTORS x L, or STATE_TEST_LENGTHS) and the float64 gradient profile."""
+    e, m, task = ITEMSIZE[dtype], cfg.model, TASKS[cfg.measure.task]
+    T, n, inputs = cfg.data.seq_len, cfg.measure.test_size, task.inputs
+    longest = math.ceil(T * (1 + cfg.measure.get("length_spread", 0.0)))
+    test_len = {"factors": max(PARITY_TEST_FACTORS) * T, "lengths": max(STATE_TEST_LENGTHS)}.get(task.generalise, 0)
+    return weight_bytes(m, inputs, e) + max(
+        step_bytes(m, longest, cfg.data.batch_size, inputs, e),
+        step_bytes(m, max(longest, test_len), n, inputs, e) // 2,  # no backward: about half
+        weight_bytes(m, inputs, 8, copies=2) + step_bytes(m, T, PROFILE_BATCH, inputs, 8))
+
+
 register_measure(MeasureSpec("long_range", measure, VERSION, LongRangeConfig, default_dtype="float32",
-                             finite=(), timed=False, check=check))  # a diverged run is a result
+                             finite=(), timed=False, check=check, memory=memory))  # a diverged run is a result

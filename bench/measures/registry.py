@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Tuple
 
 from bench.config.errors import ConfigError
+from bench.measures.memory import training
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,9 @@ class MeasureSpec:
     are measured again); schema: its config dataclass (bench/config/schema.py); default_dtype:
     when `dtype` is null; finite: the columns the CI's fail-closed check requires finite
     (analysis/ci/rules.py); timed: whether it measures wall time (refused under launchers that run
-    points side by side on one machine); check(cfg): its own config rules (raises ConfigError)."""
+    points side by side on one machine); check(cfg): its own config rules (raises ConfigError);
+    memory(cfg, dtype, device): the bytes a point needs, estimated from its shapes
+    (bench/measures/memory.py; the pre-flight refuses what exceeds the machine)."""
     name: str
     measure: Callable[..., List[dict]]
     version: int
@@ -25,6 +28,7 @@ class MeasureSpec:
     finite: Tuple[str, ...]
     timed: bool
     check: Callable[..., None] = lambda cfg: None
+    memory: Callable[..., int] = training
 
 
 MEASURES: Dict[str, MeasureSpec] = {}

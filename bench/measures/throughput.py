@@ -36,6 +36,7 @@ from bench.cells.registry import spec
 from bench.config.errors import ConfigError
 from bench.config.schema import ThroughputConfig
 from bench.measures.gradients import readout
+from bench.measures.memory import ITEMSIZE, directions, training
 from bench.measures.observe import count_bytes, count_flops, profile_step
 from bench.measures.point import Point, seeded_normal, synchronize
 from bench.measures.registry import MeasureSpec, positive, register_measure
@@ -298,5 +299,13 @@ def check(cfg) -> None:
         raise ConfigError(f"measure.round={m.round}: must be a positive int (rounds count from 1)")
 
 
+def memory(cfg, dtype: str, device: str) -> int:
+    """Bytes (bench/measures/memory.py): the training step, a target at every step where
+    `measure.loss=every`, the triad's three arrays and the calibration matmul's three."""
+    e, m, T, B = ITEMSIZE[dtype], cfg.model, cfg.data.seq_len, cfg.data.batch_size
+    target = T * B * m.hidden_size * directions(m) if cfg.measure.get("loss", "last") == "every" else 0
+    return training(cfg, dtype, device) + e * (target + 3 * TRIAD_N[device] + 3 * CALIB_N[device] ** 2)
+
+
 register_measure(MeasureSpec("throughput", measure, VERSION, ThroughputConfig, default_dtype="float32",
-                             finite=("time_ms",), timed=True, check=check))
+                             finite=("time_ms",), timed=True, check=check, memory=memory))

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 import torch
 
 from bench.cells.registry import spec
 from bench.config.errors import ConfigError
+from bench.measures.memory import describe
 from bench.measures.registry import MEASURES
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -26,6 +28,35 @@ def resolve_device(requested: str) -> str:
 def resolve_dtype(requested: Optional[str], measure: str) -> str:
     """`dtype`, or the measure's own default when null (MeasureSpec.default_dtype)."""
     return requested or MEASURES[measure].default_dtype
+
+
+def machine_memory(device: str) -> Tuple[int, str]:
+    """(bytes, what they are) a point may use: the GPU's memory for cuda; on the CPU the physical
+    RAM, or the cgroup's limit where one is lower (a container, a SLURM job's allocation)."""
+    if device == "cuda":
+        return torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory, "the GPU's memory"
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                limit = fh.read().strip()
+        except OSError:
+            continue
+        if limit.isdigit() and int(limit) < ram:
+            return int(limit), "this machine's memory limit (cgroup)"
+    return ram, "this machine's RAM"
+
+
+def check_memory(cfg, need: int, device: str) -> None:
+    """ConfigError when a point's estimated bytes exceed the machine's (or `max_memory_gb`)."""
+    limit, what = machine_memory(device)
+    if cfg.get("max_memory_gb") is not None:
+        limit, what = int(cfg.max_memory_gb * 1e9), f"max_memory_gb={cfg.max_memory_gb:g}"
+    if need > limit:
+        gb = lambda n: f"{n / 1e9:.3g}" if n < 1e12 else f"{n / 1e9:,.0f}"
+        raise ConfigError(f"the point needs about {gb(need)} GB (estimated from its shapes: "
+                          f"{describe(cfg)}), more than {what} ({gb(limit)} GB); make it "
+                          "smaller, or set max_memory_gb=<GB> to run it anyway")
 
 
 def device_name(device: str) -> str:

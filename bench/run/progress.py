@@ -2,6 +2,7 @@
 sweeper's store watcher under launchers that run points elsewhere (hydra_plugins/rnn_bench)."""
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 from tqdm import tqdm
@@ -32,7 +33,8 @@ def set_done(n: int) -> None:
 
 
 def write(message: str) -> None:
-    tqdm.write(message)
+    """A line above the bar, on stderr with the bar (stdout stays the records' business)."""
+    tqdm.write(message, file=sys.stderr)
 
 
 def close() -> None:

@@ -10,6 +10,7 @@ reported seeds (`select.seeds`). The exit code is the worst of the sweeps'.
 """
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import subprocess
@@ -29,7 +30,10 @@ def load(name: str) -> dict:
     path = EXPERIMENTS / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
-        raise SystemExit(f"bench.run.suite: no preset {name!r} in conf/experiment/ (known: {', '.join(known)})")
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        raise SystemExit(f"bench.run.suite: no preset {name!r} in conf/experiment/{hint} "
+                         "(`python -m bench --help` lists them)")
     return yaml.safe_load(path.read_text()) or {}
 
 

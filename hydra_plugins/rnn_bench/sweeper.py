@@ -1,5 +1,8 @@
-"""Hydra's basic sweeper, plus: every point is validated before any is measured, a progress
-bar runs over the sweep, and the sweep ends with a count of failed points and the exit code.
+"""Hydra's basic sweeper, plus: every point is validated, and its store probed for writing,
+before any is measured; a 0-point sweep is an error; a progress bar runs over the sweep; a point
+that fails (or whose record cannot be written) does not stop the others, and the sweep ends
+naming every failed point, where the records are, and the exit code. Ctrl-C ends it with the
+count of points stored (the same command resumes).
 
 Under a launcher that runs points in other processes (joblib, submitit, SLURM) the bar counts
 points as their records land in the store; a failed point or a cluster job that did not complete
@@ -17,7 +20,8 @@ import threading
 from typing import Any, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.utils import JobReturn
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
@@ -46,10 +50,22 @@ class BenchSweeper(BasicSweeper):
                       "nothing was run", file=sys.stderr)
                 sys.exit(2)
         self.check_launcher({m for m in measures if MEASURES[m].timed}, measures)
+        self.check_stores()
         if self.config.get("progress", True):
             progress.start(len(batch), desc=f"sweep {self.config.measure.name}")
         if not self.in_process():
             self.watch()
+
+    def check_stores(self) -> None:
+        """Every store the sweep writes to takes a file (bench/run/store.py write_problem), checked
+        before any point is measured."""
+        from bench.run.store import write_problem
+
+        for folder in sorted({os.path.dirname(p) for p in self.paths}):
+            problem = write_problem(folder)
+            if problem:
+                print(f"bench: error: {problem}; nothing was run", file=sys.stderr)
+                sys.exit(2)
 
     def in_process(self) -> bool:
         """Whether the launcher runs points in this process (then run_point moves the bar)."""
@@ -88,7 +104,7 @@ class BenchSweeper(BasicSweeper):
             return None
         try:
             return str(launcher.name)
-        except Exception:
+        except Exception:  # an unresolvable name: no queue watch, the bar still moves
             return None
 
     def stop_watching(self) -> None:
@@ -115,32 +131,82 @@ class BenchSweeper(BasicSweeper):
                   "will be inflated; losses and steps are unaffected", file=sys.stderr)
 
     def sweep(self, arguments: List[str]) -> Any:
+        """BasicSweeper.sweep, but every point is validated before the first batch is launched,
+        a failed job does not end the sweep, and nothing is written to the sweep folder."""
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        batches = self.split_arguments(parser.parse_overrides(self._parse_config() + list(arguments)),
+                                       self.max_batch_size)
+        points = [p for batch in batches for p in batch]
+        if not points:
+            print(f"bench: error: the sweep has no points ({' '.join(arguments) or 'no overrides'}: an "
+                  "empty range or list); nothing was run", file=sys.stderr)
+            sys.exit(2)
+        self.validate_batch_is_legal(points)
+        returns: List[Sequence[JobReturn]] = []
         try:
-            returns = super().sweep(arguments)
-        except (Exception, KeyboardInterrupt) as exc:
-            if self.in_process() or (isinstance(exc, KeyboardInterrupt) and not getattr(self, "jobs_gone", False)):
-                raise
-            if isinstance(exc, KeyboardInterrupt):
-                exc = RuntimeError("every job of the sweep left the queue with points unstored "
-                                   "(cancelled, timed out or lost)")
-            self.stop_watching()
-            progress.close()
-            self.job_died(exc)
-            sys.exit(1)
+            for batch in batches:
+                returns.append(self.launcher.launch(batch, initial_job_idx=sum(map(len, returns))))
+        except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C, or a cluster job died
+            self.stopped(exc)
+        finally:
+            self.remove_empty_folders()
         self.stop_watching()
         progress.close()
+        return self.summarise(returns)
+
+    def stopped(self, exc: BaseException) -> None:
+        """A sweep that cannot go on: how many points are stored, and that the command resumes."""
+        self.stop_watching()
+        progress.close()
+        if isinstance(exc, KeyboardInterrupt) and not getattr(self, "jobs_gone", False):
+            print(f"bench: interrupted: {self.stored()} of {len(self.paths)} points are stored; the "
+                  "same command resumes (stored points are skipped, nothing is measured twice)", file=sys.stderr)
+            sys.exit(130)
+        if self.in_process():
+            raise exc
+        if isinstance(exc, KeyboardInterrupt):
+            exc = RuntimeError("every job of the sweep left the queue with points unstored "
+                               "(cancelled, timed out or lost)")
+        self.job_died(exc)
+        sys.exit(1)
+
+    def summarise(self, returns: List[Sequence[JobReturn]]) -> Any:
+        """The counts, every point that failed or was not stored, where the records are; exit 1
+        when any point failed."""
         jobs = [r for batch in returns for r in batch if isinstance(r, JobReturn)]
-        statuses = [r.return_value for r in jobs]
-        failed = [r for r in jobs if r.return_value in ("failed", "oom")]
-        overflow = statuses.count("overflow")
+        statuses = [outcome_status(r) for r in jobs]
+        failed = [r for r, s in zip(jobs, statuses) if s in ("failed", "oom", "unstored", "error")]
         print(f"bench: {len(statuses)} points: {statuses.count('ok')} measured, "
-              f"{statuses.count('skipped')} already stored, {overflow} overflow, "
+              f"{statuses.count('skipped')} already stored, {statuses.count('overflow')} overflow, "
               f"{len(failed)} failed", file=sys.stderr)
         for job in failed:
-            print(f"bench: failed: {' '.join(job.overrides)}{self.logs_of(job)}", file=sys.stderr)
+            print(f"bench: failed: {' '.join(job.overrides) or 'defaults'}{self.why(job)}", file=sys.stderr)
+        folders = sorted({os.path.dirname(p) for p in self.paths})
+        print(f"bench: records: {', '.join(folders)} ({self.stored()} of {len(self.paths)} points stored)",
+              file=sys.stderr)
         if failed:
             sys.exit(1)
         return returns
+
+    def why(self, job: JobReturn) -> str:
+        """What became of a failed point: not stored (the path and OS error), the job's own
+        exception, or what its record says (with the SLURM job's logs)."""
+        if job.status == JobStatus.FAILED:
+            exc = job._return_value
+            return f" ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''})"
+        problem = getattr(job.return_value, "problem", "")
+        return f" (not stored: {problem})" if problem else self.logs_of(job)
+
+    def stored(self) -> int:
+        return sum(os.path.isfile(p) for p in getattr(self, "paths", []))
+
+    def remove_empty_folders(self) -> None:
+        """Hydra makes its sweep folder (under results_dir, conf/config.yaml); the basic launcher
+        leaves it empty, and an empty folder is not kept (a cluster launcher's logs are)."""
+        try:
+            os.rmdir(str(self.config.hydra.sweep.dir))
+        except OSError:
+            pass
 
     def submitit_folder(self) -> Optional[str]:
         folder = self.config.hydra.launcher.get("submitit_folder")
@@ -158,7 +224,7 @@ class BenchSweeper(BasicSweeper):
         try:
             path = point_path(job.cfg.results_dir, resolve(job.cfg).chash)
             row = pd.read_parquet(path, columns=["slurm_job_id", "error"]).iloc[0]
-        except Exception:
+        except Exception:  # the logs are a convenience; the record says the error
             return f" (logs under {folder})"
         logs = sorted(glob.glob(os.path.join(folder, f"{row.slurm_job_id}*_log.*"))) if row.slurm_job_id else []
         where = ", ".join(logs) if logs else f"under {folder}"
@@ -166,13 +232,21 @@ class BenchSweeper(BasicSweeper):
         return f" ({job_id}{row.error}; logs: {where})"
 
     def job_died(self, exc: BaseException) -> None:
-        stored = sum(os.path.exists(p) for p in self.paths)
+        stored = self.stored()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"bench: error: a job did not complete ({type(exc).__name__}: {first[:400]})", file=sys.stderr)
         if self.submitit_folder():
             print(f"bench: job logs: {self.submitit_folder()}", file=sys.stderr)
         print(f"bench: {stored} of {len(self.paths)} points are stored; the same command resumes "
               "(stored points are skipped, nothing is measured twice)", file=sys.stderr)
+
+
+def outcome_status(job: JobReturn) -> str:
+    """A job's status: its Outcome's (bench/run/runner.py), or `error` when the job raised."""
+    if job.status == JobStatus.FAILED:
+        return "error"
+    value = job.return_value
+    return getattr(value, "status", value)
 
 
 def queued_jobs(name: str) -> Optional[List[str]]:

@@ -164,7 +164,8 @@ def success_table(r: pd.DataFrame) -> pd.DataFrame:
         median_final_loss=("final_test_loss", "median"), baseline=("baseline_loss", "first"),
         median_steps_to_solve=("steps_to_solve", "median"),
         median_seconds_to_solve=("seconds_to_solve", "median"),
-        median_train_seconds=("train_seconds", "median"),
+        median_train_seconds=("train_seconds", "median"), diverged=("diverged", "sum"),
+        diverged_steps=("diverged_step", lambda v: ", ".join(f"{x:.0f}" for x in v.dropna())),
         **({"subnormals_flushed": ("measure_flush_denormal", "first")} if "measure_flush_denormal" in r else {})
     ).reset_index()
     success["solved_fraction"] = success["solved"] / success["seeds"]
@@ -183,12 +184,19 @@ def success_digest(success: pd.DataFrame, report) -> str:
         "to solve, median: steps / s": [f"{a:.0f} / {b:.1f}" if pd.notna(a) else "-" for a, b in
                                         zip(success["median_steps_to_solve"], success["median_seconds_to_solve"])],
         "subnormals flushed": success.get("subnormals_flushed", pd.Series(["-"] * len(success)))})
+    if success["diverged"].any():  # a training whose loss went non-finite: no solve, no trained profile
+        shown.insert(4, "seeds diverged (at step)", [f"{int(n)} ({steps})" if n else "0" for n, steps in
+                                                     zip(success["diverged"], success["diverged_steps"])])
     return report.table("long_range_success", success, "solved fraction over seeds per cell and "
-                           "lag, with its 95% Wilson interval (csv: solved_lo, solved_hi)", shown=shown)
+                           "lag, with its 95% Wilson interval (csv: solved_lo, solved_hi); a diverged "
+                           "seed (its training loss went non-finite) counts as unsolved", shown=shown)
 
 
 def loss_vs_lag_figure(r: pd.DataFrame, report) -> str:
     default = r[r["forget_bias"].isna() | (r["forget_bias"] == 0)]  # the ladder has its own figure
+    default = default[np.isfinite(default["final_test_loss"].astype(float))]  # a diverged run has none
+    if default.empty:
+        return "*No figure of the final test loss against lag: no run ended with a finite loss (diverged).*\n"
     grid = sns.relplot(data=default, x="seq_len", y="final_test_loss", hue="cell", palette=CELL_PALETTE, col="task", kind="line",
                        marker="o", errorbar=("pi", 100), height=3, aspect=1.4,
                        facet_kws={"sharey": False, "sharex": False})

@@ -100,6 +100,14 @@ def selective_figure(lr: pd.DataFrame, report) -> str:
                          "one line per seed; dashed: chance")
 
 
+def diverged(runs_of_cell: pd.DataFrame) -> str:
+    """`, k diverged (at step ...)` for runs whose training loss went non-finite (counted unsolved)."""
+    d = runs_of_cell[runs_of_cell["diverged"].astype(bool)]
+    if d.empty:
+        return ""
+    return f", {len(d)} diverged (at step {', '.join(f'{s:.0f}' for s in d['diverged_step'].dropna())})"
+
+
 def summary(r: pd.DataFrame, detail: pd.DataFrame) -> pd.DataFrame:
     """At most 8 columns, one row per cell: the figures the claims quote."""
     rows = []
@@ -108,14 +116,14 @@ def summary(r: pd.DataFrame, detail: pd.DataFrame) -> pd.DataFrame:
         row = {"cell": cell, "family": REGISTRY[cell].family}
         par, sel = r[(r["cell"] == cell) & (r["task"] == "parity")], r[(r["cell"] == cell) & (r["task"] == "selective_copy")]
         if not par.empty:
-            row["parity: seeds solved at L"] = fraction(int(par["solved"].sum()), len(par))
-            d = detail[(detail["cell"] == cell) & (detail["test_factor"] == longest)]
-            if not d.empty:
+            row["parity: seeds solved at L"] = fraction(int(par["solved"].sum()), len(par)) + diverged(par)
+            d = detail[(detail["cell"] == cell) & (detail["test_factor"] == longest)] if longest else detail
+            if not d.empty:  # none where every run diverged: a diverged model is not tested further
                 d = d.iloc[0]
                 row[f"parity at {longest}L: accuracy, median [min, max]"] = (
                     f"{d.median_acc:.3f} [{d.min_acc:.3f}, {d.max_acc:.3f}]")
         if not sel.empty:
-            row["selective copy: seeds solved"] = fraction(int(sel["solved"].sum()), len(sel))
+            row["selective copy: seeds solved"] = fraction(int(sel["solved"].sum()), len(sel)) + diverged(sel)
             row["selective copy: final recall accuracy, median"] = f"{sel['final_test_acc'].median():.3f}"
             row["ms per training step (selective copy), median"] = f"{(1e3 * sel['train_seconds'] / sel['steps']).median():.1f}"
         rows.append(row)
@@ -169,6 +177,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
         sel = sel.sort_values(["cell", "seed"], key=lambda s: s.map(ORDER) if s.name == "cell" else s)
         keep = ["cell", "num_layers", "hidden_size", "seq_len", "seed", "solved", "steps_to_solve",
                 "seconds_to_solve", "final_test_acc", "train_seconds", "steps"]
+        keep += ["diverged", "diverged_step"] if sel["diverged"].any() else []
         md.append(report.table("selective_copy_runs", sel[[c for c in keep if c in sel]],
                                "selective copying, one row per run"))
         md.append(selective_figure(lr[lr["task"] == "selective_copy"], report))
