@@ -176,7 +176,7 @@ def test_help_lists_groups_and_presets_without_internal_nodes_or_torch():
     assert "torch imported: False" in out.stderr, out.stderr
     text = out.stdout
     assert "measure: gradients*, long_range, throughput" in text and "base_" not in text
-    assert "model: gru, lru, lstm*" in text and "model.hidden_size=128" in text
+    assert "model: gru, indrnn, lru, lstm*" in text and "model.hidden_size=128" in text
     assert "max_memory_gb=null" in text
     for preset in sorted((ROOT / "conf" / "experiment").glob("*.yaml")):
         line = next(ln for ln in text.splitlines() if ln.split()[:1] == [preset.stem])

@@ -6,7 +6,7 @@ import bench.run.reference as ref
 
 
 def test_every_study_has_its_preset_and_an_unknown_one_is_refused(capsys):
-    assert {"classic", "fair", "papers", "modern", "cpu_cost"} <= set(ref.studies())
+    assert {"classic", "fair", "papers", "modern", "crossover", "cpu_cost"} <= set(ref.studies())
     assert ref.main(["nope"]) == 2
     assert "STUDY=nope is not a reference study (classic" in capsys.readouterr().err
 

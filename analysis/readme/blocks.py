@@ -177,7 +177,7 @@ def throughput(report: Path) -> str:
 def crossover(report: Path) -> str:
     r = tables(report, "crossover_ratios")
     if r.empty:
-        return missing("modern")
+        return missing("crossover")
     fused = r["comparison"].str.split(" / ").str[1]
     at = r[fused.str.startswith("lstm ")]
     at = at[at["seq_len"].isin(sorted(at["seq_len"].unique())[-3:])]
@@ -242,7 +242,7 @@ BLOCKS: Dict[str, tuple] = {
     "papers": ("docs/results.md", None, papers),
     "state": ("docs/results.md", "modern", state),
     "state-quoted": ("docs/results.md", "modern", state_quoted),
-    "crossover": ("docs/results.md", "modern", crossover),
+    "crossover": ("docs/results.md", "crossover", crossover),
     "modern-half-lives": ("docs/results.md", "modern", modern_half_lives),
     "cpu-advice": ("docs/results.md", "cpu_cost", cpu_advice),
 }

@@ -40,7 +40,7 @@ def layer_stack(model: nn.Module) -> List[nn.Module]:
     """
     layers = []
     D = 2 if model.bidirectional else 1
-    extra = {"nonlinearity": model.nonlinearity} if isinstance(model, nn.RNN) else {}
+    extra = {"nonlinearity": model.nonlinearity} if isinstance(getattr(model, "nonlinearity", None), str) else {}
     if hasattr(model, "scan"):  # the diagonal cells keep their path (bench/cells/diagonal.py)
         extra["scan"] = model.scan
     if hasattr(model, "path"):

@@ -72,7 +72,7 @@ def theory_columns(spec: CellSpec, layer0: nn.Module, x: Tensor) -> Dict[str, fl
         slowest = int(per_unit.argmax())
         cols.update(gate_decay_per_step=per_unit.max().item(), mean_gate=gate.mean().item(),
                     slowest_gate=gate[..., slowest].mean().item())
-    elif spec.family == "plain":
+    elif spec.family == "plain" and spec.recurrent_matrix:  # (IndRNN: no W_hh, no spectrum)
         h = torch.stack([s[0] for s in states[1:]] + [step(x[-1], states[-1])[0]])
         relu = getattr(layer0, "nonlinearity", "tanh") == "relu"
         deriv = ((h > 0).double().mean() if relu else (1 - h ** 2).mean()).item()

@@ -55,13 +55,15 @@ def points(preset: str) -> List[List[str]]:
     sweeper would expand them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser  # late: Hydra's parser is heavy
 
+    from bench.cells.registry import sweep_value
+
     out = []
     for member in members(preset):
         if load(member).get("select"):  # a selection stage has no points of its own to expand
             continue
         params = (yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text()) or {}).get("hydra", {}) \
             .get("sweeper", {}).get("params", {}) or {}
-        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+        parsed = OverridesParser.create().parse_overrides([f"{k}={sweep_value(k, v)}" for k, v in params.items()])
         axes = [[f"{o.key_or_group}={v}" for v in (o.sweep_string_iterator() if o.is_sweep_override()
                                                    else [o.get_value_element_as_str()])] for o in parsed]
         out += [[f"experiment={member}", *combo] for combo in itertools.product(*axes)]

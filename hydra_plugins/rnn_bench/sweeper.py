@@ -130,6 +130,11 @@ class BenchSweeper(BasicSweeper):
             print("bench: warning: long_range runs in parallel: its elapsed_s (seconds to solve) "
                   "will be inflated; losses and steps are unaffected", file=sys.stderr)
 
+    def _parse_config(self) -> List[str]:
+        """The preset's sweep params, `model.cell: registered` spelt out (bench/cells/registry.py)."""
+        from bench.cells.registry import sweep_value  # late: keeps the plugin scan light
+        return [f"{k}={sweep_value(k, v)}" for k, v in self.params.items()]
+
     def sweep(self, arguments: List[str]) -> Any:
         """BasicSweeper.sweep, but every point is validated before the first batch is launched,
         a failed job does not end the sweep, and nothing is written to the sweep folder."""
