@@ -66,3 +66,23 @@ def test_without_rounds_the_interval_is_labelled_as_one_run():
     rows = [(None, "rnn", [10.0, 10.1, 9.9]), (None, "lstm", [20.0, 20.2, 19.8])]
     out = ratio_rows(frame(rows), "cell", "lstm", "rnn", ["hidden_size"])
     assert out["interval_covers"].iloc[0] == "repetitions" and out["rounds"].iloc[0] == 1
+
+
+def test_a_rounds_preset_that_is_a_suite_expands_to_its_members_points():
+    """classic_throughput (`rounds: 5`, a suite of three presets) is measured as its members'
+    points, each round; the preset itself is never a point (it would be refused as a suite)."""
+    from bench.run.suite import members, points
+    assert members("classic_throughput") == ["classic_throughput"]  # the suite runs it as a whole
+    pts = points("classic_throughput")
+    named = {o for p in pts for o in p if o.startswith("experiment=")}
+    assert named == {"experiment=throughput_quick", "experiment=throughput_fastrnns",
+                     "experiment=throughput_deepbench_512"}
+    assert points("reference_classic")[: len(pts)] == pts
+
+
+def test_an_invalid_point_in_a_rounds_preset_is_one_line_before_any_work(capsys, tmp_path):
+    from bench.run.rounds import main
+    assert main(["throughput_quick", "--rounds", "3", "model.hidden_size=0", f"results_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "model.hidden_size=0" in err and "nothing was measured" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.parquet"))

@@ -32,7 +32,7 @@ def run(preset: str, rounds: int, extra: List[str]) -> int:
 
     from bench.config.schema import register_configs
     from bench.measures.registry import MEASURES
-    from bench.run.runner import run_point
+    from bench.run.runner import resolve, run_point
     from bench.run.suite import EXPERIMENTS, points
 
     register_configs()
@@ -44,6 +44,8 @@ def run(preset: str, rounds: int, extra: List[str]) -> int:
             return compose(config_name="config", overrides=[*overrides, *extra])
 
     pts = points(preset)
+    for p in pts:  # every point valid before the first is measured (a ConfigError: one line, exit 2)
+        resolve(compose_point(p))
     timed = [MEASURES[compose_point(p).measure.name].timed for p in pts]
     failed, start = 0, time.monotonic()
     for r in range(1, rounds + 1):
@@ -72,7 +74,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_intermixed_args(argv)
     if args.rounds < 3:
         parser.error("--rounds must be at least 3: an interval over rounds needs several")
-    return run(args.preset, args.rounds, args.overrides)
+    from bench.config.errors import ConfigError
+    try:
+        return run(args.preset, args.rounds, args.overrides)
+    except ConfigError as exc:
+        print(f"bench.run.rounds: error: {exc}; nothing was measured", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

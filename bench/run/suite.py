@@ -37,16 +37,18 @@ def load(name: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def members(name: str) -> List[str]:
+def members(name: str, whole_rounds: bool = True) -> List[str]:
     """The presets a name runs, in order: a suite's members (recursively), a selection stage's
-    tuning presets then the stage itself, or the preset alone."""
+    tuning presets then the stage itself, or the preset alone. A preset with `rounds` is one
+    member (measured as a whole, round by round: bench/run/rounds.py) unless `whole_rounds` is
+    false (its points: the members of its suite)."""
     preset = load(name)
-    if preset.get("rounds"):  # measured as a whole, round by round (bench/run/rounds.py)
+    if preset.get("rounds") and whole_rounds:
         return [name]
     if preset.get("suite"):
-        return [m for s in preset["suite"] for m in members(s)]
+        return [m for s in preset["suite"] for m in members(s, whole_rounds)]
     if preset.get("select"):
-        return [m for s in preset["select"].get("tune", []) for m in members(s)] + [name]
+        return [m for s in preset["select"].get("tune", []) for m in members(s, whole_rounds)] + [name]
     return [name]
 
 
@@ -58,7 +60,7 @@ def points(preset: str) -> List[List[str]]:
     from bench.cells.registry import sweep_value
 
     out = []
-    for member in members(preset):
+    for member in members(preset, whole_rounds=False):
         if load(member).get("select"):  # a selection stage has no points of its own to expand
             continue
         params = (yaml.safe_load((EXPERIMENTS / f"{member}.yaml").read_text()) or {}).get("hydra", {}) \
