@@ -42,6 +42,29 @@ def run_cli(args: List[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> su
                           capture_output=True, timeout=timeout, **kw)
 
 
+def run_main(args: List[str]) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in this process (bench.run.cli.main, what `python -m bench` runs),
+    for the cases refused before any work, where a subprocess would only add its imports; the
+    result reads like run_cli's."""
+    import contextlib
+    import io
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bench.run.cli import main
+    err, argv, code = io.StringIO(), sys.argv, 0
+    sys.argv = ["bench", *args]
+    try:
+        with contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess(["bench", *args], code, "", err.getvalue())
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import torch
 from bench.cells.registry import REGISTRY
 from bench.config.errors import ConfigError
 from bench.run.runner import resolve
-from tests.conftest import CONF, run_cli
+from tests.conftest import CONF, run_cli, run_main
 
 GROUP_FILES = {g: sorted(p.stem for p in (Path(CONF) / g).glob("*.yaml"))
                for g in ("model", "measure", "experiment")}
@@ -87,11 +87,23 @@ def test_hash_ignores_run_only_keys(make_cfg):
     (["measure=nope"], "measure=nope: not an option of measure (allowed: gradients, long_range, throughput)"),
 ])
 def test_cli_refuses_bad_input(tmp_path, args, needle):
+    """In process (bench.run.cli.main, what `python -m bench` runs); the cases below show the same
+    from a user's shell."""
     store = tmp_path / "store"
-    proc = run_cli(["bench", *args, f"results_dir={store}"])
+    proc = run_main([*args, f"results_dir={store}"])
     assert proc.returncode == 2
     assert needle in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no traceback
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("args,needle", [(["model.hidden=3"], "model.hidden"),
+                                         (["-m", "model.cell=rnn,foo"], "model.cell=foo: not a registered cell")])
+def test_cli_refuses_bad_input_from_the_shell(tmp_path, args, needle):
+    store = tmp_path / "store"
+    proc = run_cli(["bench", *args, f"results_dir={store}"])
+    assert proc.returncode == 2 and needle in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not store.exists()
 
 

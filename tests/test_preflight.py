@@ -14,7 +14,7 @@ import pytest
 from bench.config.errors import ConfigError
 from bench.run.cli import preflight
 from bench.run.runner import resolve
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, run_main
 
 TINY = ["model.hidden_size=8", "data.batch_size=4", "model.input_size=4", "data.seq_len=10", "progress=false"]
 
@@ -53,7 +53,7 @@ def test_a_read_only_store_is_refused_before_any_work(tmp_path):
 
 
 def test_a_seed_beyond_int64_is_refused_in_one_line(tmp_path):
-    line = refused(run_cli(["bench", *TINY, "seed=9223372036854775808", f"results_dir={tmp_path / 's'}"]))
+    line = refused(run_main([*TINY, "seed=9223372036854775808", f"results_dir={tmp_path / 's'}"]))
     assert "seed=9223372036854775808: must be an int from" in line and "int64" in line
     assert not (tmp_path / "s").exists()
 
@@ -128,8 +128,13 @@ def test_a_sweep_value_without_m_and_an_unparsable_value_say_what_works():
     assert preflight(["results_dir='/tmp/é'"]) is None  # quoted, it is read
 
 
+def test_cfg_with_a_sweep_is_one_line():
+    line = refused(run_main(["-m", "experiment=ci_gradients", "--cfg", "job"]))
+    assert "--cfg shows one point's configuration: drop -m" in line
+
+
 def test_a_zero_point_sweep_is_an_error(tmp_path):
-    line = refused(run_cli(["bench", "-m", "seed=range(0)", *TINY, f"results_dir={tmp_path / 's'}"]))
+    line = refused(run_main(["-m", "seed=range(0)", *TINY, f"results_dir={tmp_path / 's'}"]))
     assert "the sweep has no points" in line
 
 

@@ -28,7 +28,13 @@ def test_dirty_reads_tracked_changes_only(monkeypatch, tmp_path):
     monkeypatch.setattr(ref, "ROOT", tmp_path)
     (tmp_path / "untracked.txt").write_text("results\n")
     assert ref.dirty() == []
-    (tmp_path / "a.py").write_text("x = 2\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.parquet").write_text("old")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "results/r.parquet"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "r"], check=True)
+    (tmp_path / "results" / "r.parquet").write_text("re-measured")  # a study swapped in: records, not code
+    assert ref.dirty() == []
+    (tmp_path / "a.py").write_text("x = 20\n")  # another size: git's stat check cannot miss it within a second
     assert ref.dirty() == ["a.py"]
 
 

@@ -11,7 +11,7 @@ import pytest
 from analysis.load import load_store
 from bench.run.runner import resolve, run_point
 from bench.run.store import point_path
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, run_main
 
 TINY = ["model.hidden_size=8", "data.batch_size=4", "model.input_size=4", "progress=false"]
 SWEEP = ["-m", "model.cell=rnn,lstm,gru", "data.seq_len=10,20,30,40,50,60"]  # 18 points
@@ -97,8 +97,8 @@ def test_two_concurrent_writers_on_one_store(tmp_path):
 
 
 def test_timed_measure_refused_under_local_parallel_launcher(tmp_path):
-    proc = run_cli(["bench", "-m", "measure=throughput", "hydra/launcher=local_parallel",
-                    "model.cell=rnn,lstm", *TINY, f"results_dir={tmp_path / 's'}"])
+    proc = run_main(["-m", "measure=throughput", "hydra/launcher=local_parallel",
+                     "model.cell=rnn,lstm", *TINY, f"results_dir={tmp_path / 's'}"])
     assert proc.returncode == 2 and "measure=throughput is timed" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "s").exists()
 

@@ -77,6 +77,8 @@ def ratio_rows(p: pd.DataFrame, key: str, num, den, keys: List[str] = None) -> p
         if gb.empty:
             continue
         ra, rb = ga.set_index("_round")["step_times"], gb.set_index("_round")["step_times"]
+        if ra.index.duplicated().any() or rb.index.duplicated().any():
+            continue  # `keys` do not identify one point per round: no ratio rather than one of pooled points
         common = sorted(set(ra.index) & set(rb.index) - {0})
         if len(common) >= MIN_ROUNDS:
             ratio, lo, hi = interleaved_ratio([(np.asarray(rb[r]), np.asarray(ra[r])) for r in common])

@@ -67,6 +67,9 @@ def preflight(argv: List[str]) -> Optional[str]:
 
     from bench.config.keys import unknown_key
 
+    shown = [a for a in argv if a in ("-c", "--cfg", "-i", "--info")]
+    if shown and {"-m", "--multirun"} & set(argv):  # Hydra would end in a ValueError's traceback
+        return f"{shown[0]} shows one point's configuration: drop -m (and give one value per key)"
     if any(a.startswith(HYDRA_FLAGS) and a not in ("-m", "--multirun") for a in argv):
         return None
     args = [a for a in argv if a not in ("-m", "--multirun")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import sys
 from pathlib import Path
 from typing import Dict, Iterator, List
@@ -98,5 +99,9 @@ def text() -> str:
 
 
 def main() -> None:
-    print(text())
+    try:
+        print(text())
+        sys.stdout.flush()
+    except BrokenPipeError:  # `python -m bench --help | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(0)

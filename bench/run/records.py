@@ -81,14 +81,24 @@ def config_hash(point: Dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def changed_code(root: Path) -> Optional[List[str]]:
+    """Tracked files with uncommitted changes, outside results/ (records are what the code
+    measures, not code: a re-measured reference store swapped in does not make the next study's
+    records dirty); None where `root` is not a git tree."""
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, text=True,
+                         capture_output=True, timeout=10)
+    if out.returncode != 0:
+        return None
+    return [p for p in (line[3:] for line in out.stdout.splitlines()) if not p.startswith("results/")]
+
+
 @functools.lru_cache(maxsize=1)
 def git_sha() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, text=True,
                              capture_output=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               text=True, capture_output=True, timeout=5).stdout.strip()
+        dirty = changed_code(root)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (sha + ("-dirty" if dirty else "")) if sha else "unknown"

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from bench.run.records import changed_code
 from bench.run.suite import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +28,10 @@ def studies() -> List[str]:
 
 
 def dirty() -> List[str]:
-    """Tracked files with uncommitted changes (empty: the tree is its commit)."""
-    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, text=True,
-                         capture_output=True)
-    return [line[3:] for line in out.stdout.splitlines()] if out.returncode == 0 else ["(not a git tree)"]
+    """Tracked code with uncommitted changes (empty: the tree is its commit; results/ is not code,
+    bench/run/records.py::changed_code)."""
+    changed = changed_code(ROOT)
+    return ["(not a git tree)"] if changed is None else changed
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -18,6 +18,8 @@ from bench.measures.throughput import setup, training_step
 from bench.run.device import backend_context, denormal_context, effective_backend
 
 SIZES = {"input_size": 64, "hidden_size": 256, "seq_len": 100, "batch_size": 64}
+FIDELITY = 1.15      # suite/plain step time within [1/1.15, 1.15]: the same ops, timed the same way
+PROFILE_STEPS = 10   # a gradient profile under 10 training steps (T=200 backward passes would be ~200)
 
 
 def _point(cell: str, backend: str = "auto", dtype=torch.float32, **sizes) -> Point:
@@ -78,6 +80,8 @@ def test_fidelity_against_plain_loop(benchmark):
                                  "ratio": suite_med / plain_med, **SIZES, "cell": "lstm"})
     print(f"\nfidelity: suite {suite_med:.2f} ms, plain loop {plain_med:.2f} ms, "
           f"ratio {suite_med / plain_med:.3f}")
+    # docs/usage.md, "Fidelity": the suite's step is the plain loop's, within FIDELITY either way
+    assert 1 / FIDELITY < suite_med / plain_med < FIDELITY, f"suite/plain {suite_med / plain_med:.3f}"
 
 
 @pytest.mark.parametrize("theory", [False, True], ids=["profile", "profile+theory"])
@@ -96,6 +100,8 @@ def test_gradient_profile_cost(benchmark, cell, theory):
                                  "profile_median_ms": profile_ms, "ratio": profile_ms / step_ms})
     print(f"\n{cell}: profile{' + theory' if theory else ''} {profile_ms:.1f} ms, training step "
           f"{step_ms:.1f} ms, ratio {profile_ms / step_ms:.2f}")
+    if not theory:  # docs/usage.md, "Cost of a gradient profile": one backward pass, not T=200 of them
+        assert profile_ms / step_ms < PROFILE_STEPS, f"profile/step {profile_ms / step_ms:.1f}"
 
 
 @pytest.mark.parametrize("seq_len", [256, 1024, 4096])

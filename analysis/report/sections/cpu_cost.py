@@ -104,13 +104,16 @@ def growth_rows(q: pd.DataFrame, caches: dict) -> pd.DataFrame:
     rows = []
     rounds = q
     q = by_config(q)
-    for path, d in q.sort_values("seq_len").groupby("path"):
+    for (path, *_), d in q.sort_values("seq_len").groupby(["path", "threads"] + SHAPE, dropna=False):
+        if not d["seq_len"].is_unique:  # points this section's keys cannot tell apart: no growth
+            continue
         d = d.reset_index(drop=True)
+        same = np.logical_and.reduce([as_text(rounds[c]) == as_text(d[c]).iloc[0] for c in ["threads"] + SHAPE])
         level = lambda b: next((n for n, size in caches.items() if b <= size), "memory")
         for i in range(1, len(d)):
             a, b = d.iloc[i - 1], d.iloc[i]
             # step-time ratio timed side by side where the store has rounds, per token
-            r = paired(rounds[rounds["path"] == path], "seq_len", b.seq_len, a.seq_len, ["path", "threads"] + SHAPE)
+            r = paired(rounds[(rounds["path"] == path) & same], "seq_len", b.seq_len, a.seq_len, ["path", "threads"] + SHAPE)
             lo, hi = (r["ratio_lo"].iloc[0] * a.tokens / b.tokens, r["ratio_hi"].iloc[0] * a.tokens / b.tokens) \
                 if len(r) else (np.nan, np.nan)
             rows.append({"path": path, "from_seq_len": int(a.seq_len), "to_seq_len": int(b.seq_len),
