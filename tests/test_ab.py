@@ -98,6 +98,7 @@ def verdict(tmp_path, capsys, ab):
     return code, capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_ab_identical_passes_and_names_both_sides(store, tmp_path, capsys):
     code, out = verdict(tmp_path, capsys, make_ab(tmp_path / "ab", store))
     assert code == 0 and "no regression" in out and "REGRESSION" not in out

@@ -61,7 +61,9 @@ def test_scan_and_loop_agree_outputs_and_gradients(cell, layers, bidir):
 
 
 KERNEL_PATHS = [p for p in PATHS if p not in ("loop", "scan")]  # the linear-space kernels
-CELL_PATHS = [(c, p) for c in DIAGONAL for p in spec(c).paths if p != "loop"]
+# torch.compile's first call compiles for seconds: its rows run with the slow tests
+CELL_PATHS = [pytest.param(c, p, marks=pytest.mark.slow) if p == "compiled" else (c, p)
+              for c in DIAGONAL for p in spec(c).paths if p != "loop"]
 
 
 @pytest.mark.parametrize("cell,path", CELL_PATHS)

@@ -57,6 +57,7 @@ def test_a_sweep_goes_on_past_points_it_cannot_store_and_names_each(make_cfg, tm
     assert not list(store.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_single_point_that_cannot_be_stored_is_one_line_and_exit_1(make_cfg, tmp_path):
     store = tmp_path / "store"
     path = point_path(store, resolve(make_cfg([*TINY, f"results_dir={store}"])).chash)
