@@ -121,4 +121,9 @@ def main(argv: List[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:  # the sweep it ran has said how many of its points are stored
+        print("bench.run.suite: interrupted; the same command resumes (stored points are skipped)",
+              file=sys.stderr)
+        sys.exit(130)
