@@ -19,6 +19,7 @@ from typing import List, Optional
 
 from analysis.ci import paired
 from analysis.ci.baseline import compare
+from analysis.ci.rules import emit
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -45,15 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         code, text, table = compare(Path(args.stores[0]), [Path(c) for c in args.stores[1:]], args.on_other_device)
         table["mode"], table["base_ref"] = "stored baseline", str(args.stores[0])
-    print(text, file=sys.stderr if code == 2 else sys.stdout)
-    if code != 2:
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(text)
-        if args.history:
-            from analysis.ci.history import append_history
-            print(f"history: appended {append_history(table, Path(args.history))}", file=sys.stderr)
-    return code
+    return emit(code, text, table, args.out, args.history)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,26 @@ def test_ctrl_c_says_how_many_points_are_stored_and_that_the_command_resumes(tmp
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
 
 
+@pytest.mark.slow
+def test_ctrl_c_under_a_preset_suite_ends_in_one_line_after_the_sweeps_count(tmp_path):
+    """Ctrl-C at a terminal interrupts the whole process group: the suite (`make bench`) and the
+    sweep it runs. The sweep says how many points are stored; the suite adds one line, no traceback."""
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "bench.run.suite", "ci", "progress=false", f"results_dir={store}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(store.glob("*.parquet"))) < 1:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "points are stored; the same command resumes" in err
+    assert err.rstrip().splitlines()[-1] == ("bench.run.suite: interrupted; the same command resumes "
+                                             "(stored points are skipped)")
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
 HELP = ("import sys, runpy; sys.argv = ['bench', '--help']\n"
         "try:\n    runpy.run_module('bench', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"

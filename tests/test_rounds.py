@@ -86,3 +86,40 @@ def test_an_invalid_point_in_a_rounds_preset_is_one_line_before_any_work(capsys,
     err = capsys.readouterr().err
     assert "model.hidden_size=0" in err and "nothing was measured" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_the_sides_of_a_ratio_are_measured_back_to_back():
+    """A round measures the points a ratio compares together (equal in every key but a side's:
+    cell, path, backend, threads, ...), so its two sides are timed seconds apart; a point of
+    another shape is not put between them."""
+    from bench.run.rounds import side_by_side
+    keyed = [([f"c={c}", f"T={T}"], {"cell": c, "seq_len": T, "hidden_size": 64})
+             for c in ("lstm", "mingru", "gru") for T in (16, 256, 4096)]
+    order = side_by_side(keyed)
+    assert order[:3] == [["c=lstm", "T=16"], ["c=mingru", "T=16"], ["c=gru", "T=16"]]
+    assert [o[1] for o in order] == ["T=16"] * 3 + ["T=256"] * 3 + ["T=4096"] * 3
+    # another hidden size is another group, even at the same length
+    keyed.append((["c=lstm", "T=16", "H=128"], {"cell": "lstm", "seq_len": 16, "hidden_size": 128}))
+    assert side_by_side(keyed)[-1] == ["c=lstm", "T=16", "H=128"]
+
+
+def test_the_crossover_is_measured_length_by_length():
+    """The crossover preset: every point at one length runs before any point of the next, and
+    each length's group holds the fused LSTM and every diagonal path (the sides its ratios divide)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bench.config.schema import register_configs
+    from bench.run.rounds import side_by_side
+    from bench.run.runner import resolve
+    from bench.run.suite import EXPERIMENTS, points
+    register_configs()
+    keyed = []
+    for p in points("throughput_crossover"):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(EXPERIMENTS.parent), version_base="1.3"):
+            keyed.append((p, resolve(compose(config_name="config", overrides=p)).point))
+    GlobalHydra.instance().clear()
+    lengths = [dict(o.split("=", 1) for o in p)["data.seq_len"] for p in side_by_side(keyed)]
+    runs = [lengths[0]] + [b for a, b in zip(lengths, lengths[1:]) if a != b]
+    assert len(runs) == len(set(lengths)), f"a length's points are split: {runs}"

@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from analysis.ci.rules import emit
 from analysis.load import StoreError
 
 # Set from the spread of identical code (README, "Regression tracking in CI"; docs/architecture.md,
@@ -211,15 +212,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"\nlargest |change| of any cell in {len(args.spread)} runs: {table['max |change|'].max():.3%}")
         return 0
     code, text, table = compare_counts(Path(args.directory), args.threshold)
-    print(text, file=sys.stderr if code == 2 else sys.stdout)
-    if code != 2:
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(text)
-        if args.history:
-            from analysis.ci.history import append_history  # late: matplotlib only when appending
-            print(f"history: appended {append_history(table, Path(args.history))}", file=sys.stderr)
-    return code
+    return emit(code, text, table, args.out, args.history)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ candidate is a named regression), gradients exact, the environment side by side,
 (docs/architecture.md, "Regression tracking")."""
 from __future__ import annotations
 
-from typing import List, Tuple
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,21 @@ ENV = ["torch_version", "device_name", "threads", "python_version", "cpu_model",
        "cpu_capability", "onednn_version", "mkl_version", "cuda_version", "cudnn_version"]
 
 
+
+
+def emit(code: int, text: str, table: pd.DataFrame, out: Optional[str], history: Optional[str]) -> int:
+    """A verdict's exit: the text on stdout (stderr for unusable input, exit 2), and where the
+    input was usable, the text into `out` and the table appended to the `history` folder. Both
+    CI checks (analysis/compare.py, analysis/ci/counts.py) end here."""
+    print(text, file=sys.stderr if code == 2 else sys.stdout)
+    if code != 2:
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(text)
+        if history:
+            from analysis.ci.history import append_history  # late: matplotlib only when appending
+            print(f"history: appended {append_history(table, Path(history))}", file=sys.stderr)
+    return code
 
 
 def finite_columns() -> dict:

@@ -9,6 +9,7 @@ from typing import Dict
 
 import pandas as pd
 
+from analysis.reduce.crossover import length_text
 from analysis.reduce.gradients import ladder_rows
 from analysis.report.verdicts import CLAIMS
 
@@ -175,19 +176,31 @@ def throughput(report: Path) -> str:
 
 
 def crossover(report: Path) -> str:
+    """One thread (the fewest measured): each path's ratio to the fastest LSTM at the three longest
+    lengths, with memory; then who overtakes whom from which length, at every thread count."""
     r = tables(report, "crossover_ratios")
     if r.empty:
         return missing("crossover")
+    if "threads" not in r:
+        r = r.assign(threads=1)
+    r = r[r["threads"] == r["threads"].min()]
     fused = r["comparison"].str.split(" / ").str[1]
     at = r[fused.str.startswith("lstm ")]
     at = at[at["seq_len"].isin(sorted(at["seq_len"].unique())[-3:])]
     cell = at.apply(lambda x: f"{x.ratio:.2f} [{x.ratio_lo:.2f}, {x.ratio_hi:.2f}]", axis=1)
     wide = at.assign(cell=cell).pivot(index="comparison", columns="seq_len", values="cell")
     mem = at[at["seq_len"] == at["seq_len"].max()].set_index("comparison")["memory_ratio"]
-    return md(pd.DataFrame({"step-time ratio [95%]": wide.index,
-                            **{f"T={T}": wide[T].fillna("-").values for T in wide.columns},
-                            f"memory ratio at T={int(at['seq_len'].max())}":
-                                [f"{mem.get(c, math.nan):.2f}" for c in wide.index]}))
+    out = md(pd.DataFrame({f"step-time ratio [95%], {int(r['threads'].min())} thread": wide.index,
+                           **{f"T={T}": wide[T].fillna("-").values for T in wide.columns},
+                           f"memory ratio at T={int(at['seq_len'].max())}":
+                               [f"{mem.get(c, math.nan):.2f}" for c in wide.index]}))
+    lengths = tables(report, "crossover_lengths")
+    if lengths.empty:
+        return out
+    shown = pd.DataFrame({"threads": lengths["threads"], "comparison": lengths["comparison"],
+                          "lengths": lengths["lengths"],
+                          "who overtakes whom": [length_text(x) for x in lengths.itertuples()]})
+    return out + "\n\n" + md(shown)
 
 
 def state(report: Path) -> str:

@@ -29,13 +29,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from bench.ab.callgrind import DumpError, step_counts
-from bench.ab.runner import ABError, check_python, git
+from bench.ab.runner import ABError, base_worktree, check_python, git
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "avx2",
@@ -142,9 +141,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     head_py, worktree = sys.executable, None
     if args.base:
-        sha = git("rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}")
-        worktree = Path(tempfile.mkdtemp(prefix="rnn-bench-counts-"))
-        git("worktree", "add", "--detach", "--force", str(worktree), sha)
+        worktree, sha = base_worktree(args.base, "rnn-bench-counts-")
         base_py, base_code, base_label, base_sha = head_py, worktree, f"{args.base} ({sha[:12]})", sha[:12]
     else:
         base_py, base_code = check_python(args.base_python), ROOT

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from bench.run.suite import points
 
@@ -114,18 +114,26 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
 
 
+def base_worktree(ref: str, prefix: str, head_presets: bool = False) -> Tuple[Path, str]:
+    """(folder, sha): the commit `ref` checked out in a temporary git worktree (the caller
+    removes it); with `head_presets`, head's conf/experiment/ replaces the base's."""
+    sha = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    worktree = Path(tempfile.mkdtemp(prefix=prefix))
+    git("worktree", "add", "--detach", "--force", str(worktree), sha)
+    if head_presets:
+        shutil.rmtree(worktree / "conf" / "experiment", ignore_errors=True)
+        shutil.copytree(ROOT / "conf" / "experiment", worktree / "conf" / "experiment")
+    return worktree, sha
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     head_py = sys.executable
     worktree = None
     if args.base:
-        sha = git("rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}")
-        worktree = Path(tempfile.mkdtemp(prefix="rnn-bench-base-"))
-        git("worktree", "add", "--detach", "--force", str(worktree), sha)
         # As asv does, the benchmark definitions are head's: both sides measure the same points
         # the same way, and a change to the presets is not mistaken for a change to the code.
-        shutil.rmtree(worktree / "conf" / "experiment", ignore_errors=True)
-        shutil.copytree(ROOT / "conf" / "experiment", worktree / "conf" / "experiment")
+        worktree, sha = base_worktree(args.base, "rnn-bench-base-", head_presets=True)
         base_py, base_code, base_label = head_py, worktree, f"{args.base} ({sha[:12]})"
     else:
         base_py, base_code = check_python(args.base_python), ROOT

@@ -3,10 +3,12 @@ interleaved rounds in one process, so that every ratio of two of its timings is 
 sides timed alternately (docs/architecture.md, "Ratios timed side by side").
 
 Round r measures every point of the preset once, with `measure.round=r` (a key of the point: each
-round is its own record), the order reversed every other round so that no point always runs
-first; torch stays loaded between points. A machine state that lasts seconds is shared by the
-points measured together; one that lasts minutes differs between rounds, and the analysis'
-interval over rounds (analysis/reduce/ratios.py) covers it. A preset with `rounds: R` runs this
+round is its own record); torch stays loaded between points. Within a round the points that a
+ratio compares (the same shape, differing only in a SIDES key: cell, path, backend, threads, ...)
+run back to back, so the two sides of every ratio are timed seconds apart, not minutes; the order
+is reversed every other round so that no side always runs first. A machine state that lasts
+seconds is shared by the two sides; one that lasts minutes differs between rounds, and the
+analysis' interval over rounds (analysis/reduce/ratios.py) covers it. A preset with `rounds: R` runs this
 way under `python -m bench.run.suite` too. Untimed points (not MeasureSpec.timed) are measured once,
 in round 1. Stored rounds are skipped, so an interrupted run resumes.
 """
@@ -15,7 +17,25 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
+
+# The keys that tell the two sides of a published ratio apart (LSTM/RNN, a path against the fused
+# LSTM, native/oneDNN, bidirectional/unidirectional, kept/flushed, 1/2 threads, TF32, bfloat16):
+# points equal in every other key of their resolved configuration are one group, measured
+# together (docs/architecture.md, "Ratios timed side by side").
+SIDES = frozenset({"cell", "path", "scan", "chunk", "forget_gate", "forget_bias", "nonlinearity", "init", "gain",
+                   "measure_backend", "measure_flush_denormal", "measure_tf32", "bidirectional",
+                   "threads_requested", "dtype", "measure_round"})
+
+
+def side_by_side(keyed: List[Tuple[List[str], dict]]) -> List[List[str]]:
+    """The points (overrides, resolved point) in measuring order: grouped by every key outside
+    SIDES, the groups in the order first met, each group's points in preset order."""
+    groups: dict = {}
+    for overrides, point in keyed:
+        shape = tuple(sorted((k, repr(v)) for k, v in point.items() if k not in SIDES))
+        groups.setdefault(shape, []).append(overrides)
+    return [o for g in groups.values() for o in g]
 
 
 def round_overrides(point: List[str], r: int, timed: bool) -> Optional[List[str]]:
@@ -43,9 +63,8 @@ def run(preset: str, rounds: int, extra: List[str]) -> int:
         with initialize_config_dir(config_dir=conf, version_base="1.3"):
             return compose(config_name="config", overrides=[*overrides, *extra])
 
-    pts = points(preset)
-    for p in pts:  # every point valid before the first is measured (a ConfigError: one line, exit 2)
-        resolve(compose_point(p))
+    # every point valid before the first is measured (a ConfigError: one line, exit 2)
+    pts = side_by_side([(p, resolve(compose_point(p)).point) for p in points(preset)])
     timed = [MEASURES[compose_point(p).measure.name].timed for p in pts]
     failed, start = 0, time.monotonic()
     for r in range(1, rounds + 1):

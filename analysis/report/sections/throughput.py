@@ -8,12 +8,13 @@ import pandas as pd
 import seaborn as sns
 
 from analysis.load import of
-from analysis.reduce.ratios import ratio_rows
+from analysis.reduce.crossover import crossover as reduce_crossover
+from analysis.reduce.crossover import evidence as crossover_evidence
+from analysis.reduce.crossover import length_text
 from analysis.reduce.throughput import by_config, cost_fit, points, ratios
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
 from analysis.report.words import NAMES, describe
-from bench.cells.recurrence import PATHS
 
 TITLE, ANCHOR = "Training cost", "throughput"
 
@@ -51,7 +52,8 @@ INTRO = ("One training step = forward (with the loss on the readout), backward, 
         "allocated during one training step, from torch's allocation events (a profiled step of "
         "its own, `peak_mem_source` cpu_allocation_events); on CUDA "
         "torch.cuda.max_memory_allocated. The two are different quantities and are never drawn "
-        "on one axis. Ratios carry a 95% bootstrap interval over repetitions.\n")
+        "on one axis. Ratios carry a 95% interval, over interleaved rounds where the store has them "
+        "(`interval_covers` says which).\n")
 
 
 def points_table(p: pd.DataFrame, report) -> str:
@@ -228,70 +230,42 @@ def crossover_figure(g: pd.DataFrame, report, title: str, caption: str) -> str:
     return report.figure("crossover", fig, caption)
 
 
-def crossover_ratios(g: pd.DataFrame, fused: str) -> pd.DataFrame:
-    """Each diagonal cell's paths against its own loop and against the fused LSTM, per seq_len:
-    the ratio of median step times with its bootstrap interval, and the memory ratio."""
-    mem = by_config(g).set_index(["seq_len", "path"])["peak_mem_bytes"]
-    rows = []
-    order = {name: i for i, name in enumerate(PATHS)}
-    for cell in sorted(g.loc[g["diagonal"], "cell"].unique()):
-        own = sorted(g.loc[g["diagonal"] & (g["cell"] == cell), "path"].unique(),
-                     key=lambda n: order.get(n.split(" ", 1)[1], len(order)))
-        pairs = [(n, f"{cell} loop") for n in own if n != f"{cell} loop"] + [(n, fused) for n in own]
-        for num, den in pairs:
-            r = ratio_rows(g, "path", num, den, ["seq_len", "hidden_size", "batch_size", "dtype", "device"])
-            for x in r.itertuples():
-                rows.append({"comparison": f"{num} / {den}", "seq_len": int(x.seq_len), "ratio": x.ratio,
-                             "ratio_lo": x.ratio_lo, "ratio_hi": x.ratio_hi, "interval_covers": x.interval_covers,
-                             "memory_ratio": float(mem[(x.seq_len, num)] / mem[(x.seq_len, den)])})
-    return pd.DataFrame(rows, columns=["comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "interval_covers",
-                                       "memory_ratio"])
-
-
 def crossover(p: pd.DataFrame, report, claims: dict) -> tuple:
     """Step time and memory against seq_len per cell and path (fused kernel, native loop; a
-    diagonal cell's `model.path`: parallel scan, sequential loop, the linear-space kernels): where
-    each overtakes, and what memory it pays. Returns (markdown, evidence for the claims)."""
-    p = p.copy()
-    if "path" not in p or p["path"].isna().all() or p["seq_len"].nunique() < 4:
+    diagonal cell's `model.path`: parallel scan, sequential loop, the linear-space kernels), per
+    thread count: the ratios, who overtakes whom from which length (analysis/reduce/crossover.py),
+    and what memory it pays. Returns (markdown, evidence for the claims)."""
+    groups = reduce_crossover(p)
+    if not groups:
         return "", {}
-    diagonal = p["path"].notna()
-    p["path"] = p["cell"].astype(str) + " " + p["path"].where(diagonal, p["backend"]).astype(str)
-    p["diagonal"] = diagonal
-    keys = ["hidden_size", "batch_size", "dtype", "device"]
-    for k, g in p.groupby(keys, dropna=False):
-        k = (*k[:3], str(g["device_name"].iloc[0]) if "device_name" in g else k[3])
-        if g["seq_len"].nunique() < 4 or not g["diagonal"].any():
-            continue
-        fused = "lstm onednn" if (g["path"] == "lstm onednn").any() else "lstm cudnn"
-        ratios = crossover_ratios(g, fused)
-        md = [report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len (below 1: the first "
-                           "is faster), with the 95% interval [ratio_lo, ratio_hi] (interval_covers: over "
-                           "interleaved rounds, or one run's repetitions); memory_ratio: measured peak "
-                           "memory, first over second")]
-        against = ratios[ratios["comparison"].str.endswith(fused) & (ratios["ratio_hi"] < 1)]
-        title = (f"{', '.join(sorted(set(' '.join(c.split()[:2]) for c in against['comparison'])))} "
-                 "overtake the fused LSTM" if len(against) else "no diagonal cell's path overtakes the fused LSTM")
-        md.insert(0, crossover_figure(by_config(g), report, f"{title} ({k[3]}, {k[2]})",
-                                      f"step time and memory against seq_len, hidden {k[0]}, batch {k[1]}, "
-                                      f"{k[2]}: colour = cell, line = path (solid: fused kernel; dotted: "
-                                      "native loop of torch.nn; dashed: the cell's own sequential loop; "
-                                      "dash-dot: parallel scan; the finer dashes: the linear-space "
-                                      "kernels fused_loop, chunked, cpp, compiled)"))
-        return "\n".join(md), crossover_evidence(ratios, fused)
-    return "", {}
-
-
-def crossover_evidence(ratios: pd.DataFrame, fused: str) -> dict:
-    """Per diagonal cell at the longest seq_len: its parallel scan against the fused LSTM (claim
-    `scan`), and its fastest path against the fused LSTM (claim `fastest`)."""
-    at = ratios[ratios["comparison"].str.endswith(f"/ {fused}")]
-    if at.empty:
-        return {}
-    at = at[at["seq_len"] == at["seq_len"].max()].copy()
-    at["cell"] = at["comparison"].str.split().str[0]
-    at["path"] = at["comparison"].str.split().str[1]
-    at["scope"] = at["cell"] + " " + at["path"] + f" at T={int(at['seq_len'].iloc[0])}"
-    cols = ["scope", "ratio", "ratio_lo", "ratio_hi", "interval_covers"]
-    fastest = at.loc[at.groupby("cell")["ratio"].idxmin()]
-    return {"scan": at[at["path"] == "scan"][cols], "fastest": fastest[cols]}
+    ratios = pd.concat([g[3] for g in groups], ignore_index=True)
+    lengths = pd.concat([g[4] for g in groups], ignore_index=True)
+    refs = groups[0][2]
+    md = [report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len and thread count (below 1: "
+                       "the first is faster), with the 95% interval [ratio_lo, ratio_hi] (interval_covers: over "
+                       "interleaved rounds, the two sides timed back to back in each, or one run's "
+                       "repetitions); memory_ratio: measured peak memory, first over second; the torch.nn cells "
+                       f"on their fastest backend here ({', '.join(refs.values())})")]
+    if not lengths.empty:
+        shown = lengths.assign(verdict=[length_text(r) for r in lengths.itertuples()],
+                               at_longest=[f"{r.ratio:.2f} [{r.ratio_lo:.2f}, {r.ratio_hi:.2f}] at T={r.longest}"
+                                           for r in lengths.itertuples()])
+        md.append(report.table("crossover_lengths", lengths, "who overtakes whom from which length: the shortest "
+                               "seq_len from which the first side's interval lies wholly below 1 at that and every "
+                               "longer length measured (faster_from), or the second's (slower_from)",
+                               shown=shown[["threads", "comparison", "lengths", "verdict", "at_longest"]]))
+    k, g = groups[0][0], groups[0][1]
+    against = lengths[lengths["comparison"].str.endswith(refs.get("lstm", "-")) & lengths["faster_from"].notna()
+                      & (lengths["threads"] == k[4])]
+    cells = sorted(set(" ".join(c.split()[:2]) for c in against["comparison"]))
+    title = f"{', '.join(cells)} overtake the fused LSTM" if cells else "no diagonal cell's path overtakes the fused LSTM"
+    md.insert(0, crossover_figure(by_config(g), report, f"{title} ({k[3]}, {k[2]}, {k[4]:.0f} thread)",
+                                  f"step time and memory against seq_len, hidden {k[0]}, batch {k[1]}, {k[2]}, "
+                                  f"{k[4]:.0f} thread: colour = cell, line = path (solid: fused kernel; dotted: "
+                                  "native loop of torch.nn; dashed: the cell's own sequential loop; dash-dot: "
+                                  "parallel scan; the finer dashes: the linear-space kernels fused_loop, "
+                                  "chunked, cpp, compiled)"))
+    ev = [crossover_evidence(r, refs, len(groups) > 1) for _, _, refs, r, _ in groups]
+    merged = {c: pd.concat([e[c] for e in ev if c in e], ignore_index=True) for c in ("scan", "fastest")
+              if any(c in e for e in ev)}
+    return "\n".join(md), merged

@@ -1,0 +1,76 @@
+"""The crossover (analysis/reduce/crossover.py): who overtakes whom from which length, per thread
+count, against the torch.nn cells on their fastest backend, from points timed in rounds."""
+import math
+
+import pandas as pd
+import pytest
+
+from analysis.reduce.crossover import length_text, overtakes_from
+from tests.synthetic import _config, _write
+
+
+def test_overtakes_from_is_the_first_length_of_the_last_run_of_faster_lengths():
+    d = pd.DataFrame({"seq_len": [16, 64, 256, 1024, 4096], "ratio_hi": [0.9, 1.2, 0.95, 0.9, 0.8]})
+    assert overtakes_from(d) == 256          # faster at 16, then not at 64: the run from 256 on counts
+    assert math.isnan(overtakes_from(d.assign(ratio_hi=[0.5, 0.5, 0.5, 0.5, 1.01])))  # not at the longest
+    assert overtakes_from(d.assign(ratio_hi=0.5)) == 16
+
+
+def store(tmp, mingru_ms, threads=(1, 2), rounds=3):
+    """lstm (oneDNN) 0.1 ms/step, gru asked for auto and native (both the native loop) 0.2
+    ms/step, minGRU's chunked path `mingru_ms(T)`; T 16..4096; every point in `rounds` rounds
+    and at each thread count."""
+    for n in threads:
+        for T in (16, 64, 256, 1024, 4096):
+            sides = [("lstm", "onednn", {"measure_backend": "auto"}, 0.1 * T),
+                     ("gru", "native", {"measure_backend": "auto"}, 0.2 * T),
+                     ("gru", "native", {"measure_backend": "native"}, 0.2 * T),
+                     ("mingru", "native", {"measure_backend": "auto", "path": "chunked"}, mingru_ms(T))]
+            for rnd in range(1, rounds + 1):
+                for cell, backend, extra, ms in sides:
+                    point = _config(cell, T, "throughput", dtype="float32", measure_tf32=False, measure_round=rnd,
+                                    threads_requested=n, **extra)
+                    rows = [{"measure": "throughput", "phase": ph, "rep": r, "time_ms": ms * f * (1 + 0.01 * r),
+                             "flops": 1e6, "peak_mem_bytes": 1000 * T, "rel_iqr": 0.01, "noisy": False,
+                             "calib_flops_per_s": 1e10, "calib_n": 512, "tokens": 4 * T, "attempt": 1, "params": 100}
+                            for r in range(5) for ph, f in (("forward", 0.3), ("backward", 0.6), ("step", 1.0))]
+                    _write(tmp, point, rows, backend=backend, threads=n)
+    return tmp
+
+
+def report(tmp_path, mingru_ms):
+    from analysis.report.__main__ import main
+    out = tmp_path / "r"
+    assert main([str(store(tmp_path / "s", mingru_ms)), "--out", str(out)]) == 0
+    lengths = pd.read_csv(out / "tables" / "crossover_lengths.csv")
+    verdicts = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim")
+    return lengths.set_index(["threads", "comparison"]), verdicts
+
+
+def test_lengths_per_thread_count_against_the_fastest_lstm_and_gru(tmp_path):
+    """minGRU's path costs 5 ms + 0.05 ms/step: slower than the LSTM (0.1 ms/step) up to T=64,
+    faster from T=256 on; faster than the GRU (0.2 ms/step) from T=64 on. The GRU asked for
+    `native` is the same kernel as its default and is not a second reference."""
+    lengths, verdicts = report(tmp_path, lambda T: 5 + 0.05 * T)
+    for n in (1, 2):
+        assert lengths.at[(n, "mingru chunked / lstm onednn"), "faster_from"] == 256
+        assert lengths.at[(n, "mingru chunked / gru native"), "faster_from"] == 64
+    row = next(lengths.reset_index().itertuples())
+    assert "faster" in length_text(row)
+    assert verdicts.at["fastest", "verdict"] == "supported"
+    assert "1 thread" in verdicts.at["fastest", "scope"] and "2 threads" in verdicts.at["fastest", "scope"]
+
+
+def test_the_verdict_flips_when_the_fused_lstm_is_faster_at_the_longest_length(tmp_path):
+    lengths, verdicts = report(tmp_path, lambda T: 0.15 * T)
+    assert math.isnan(lengths.at[(1, "mingru chunked / lstm onednn"), "faster_from"])
+    assert lengths.at[(1, "mingru chunked / lstm onednn"), "slower_from"] == 16
+    assert verdicts.at["fastest", "verdict"] == "contradicted"
+
+
+@pytest.mark.parametrize("ms", [lambda T: 0.1 * T])
+def test_a_tie_is_neither_faster(tmp_path, ms):
+    lengths, verdicts = report(tmp_path, ms)
+    row = lengths.reset_index().set_index("comparison").loc["mingru chunked / lstm onednn"].iloc[0]
+    assert math.isnan(row["faster_from"]) and math.isnan(row["slower_from"])
+    assert verdicts.at["fastest", "verdict"] == "contradicted"
