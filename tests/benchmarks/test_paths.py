@@ -104,3 +104,61 @@ def test_chunk_size(benchmark, seq_len):
     print(f"\nchunked minGRU T={seq_len}: " + ", ".join(f"C={c} {v:.1f} ms" for c, v in med.items())
           + f"; best C={best}, default C={DEFAULT_CHUNK} x{med[DEFAULT_CHUNK] / med[best]:.2f} of it")
     assert med[DEFAULT_CHUNK] <= 1.3 * med[best]
+
+
+# Where a step's time goes, by the ops torch's profiler names (self time): the input projection
+# and its gradients (matmuls, the bias gradient's sum), the coefficients (the compiled graphs,
+# forward and backward), the recurrence op, the optimiser; the rest is copies and fills.
+PIECES = {"projection": ("aten::addmm", "aten::mm", "aten::sum"),
+          "coefficients, forward and backward (compiled)": ("## Call CompiledFxGraph",),
+          "recurrence, forward": ("rnn_bench::linrec",), "recurrence, backward": ("rnn_bench::linrec_backward",),
+          "optimiser": ("aten::_foreach", "aten::add_", "aten::mul_", "aten::addcmul_", "aten::addcdiv_",
+                        "aten::sqrt", "aten::lerp_", "aten::div_")}
+
+
+def piece_of(name: str) -> str:
+    for piece, prefixes in PIECES.items():
+        if any(name == p or name.startswith(p) for p in prefixes):
+            return "recurrence, backward" if name == "rnn_bench::linrec_backward" else piece
+    return "other (copies, fills, readout, loss)"
+
+
+@pytest.mark.parametrize("seq_len", [1024, 4096])
+def test_where_the_fastest_path_spends_its_step(benchmark, seq_len):
+    """minGRU's compiled path, one thread: a profiled step's self time per piece, each beside its
+    own bound (the projection's FLOPs at the measured matmul peak; the coefficients' and the
+    recurrence's compulsory bytes at the measured triad bandwidth). Holds: the pieces named cover
+    at least 80% of the profiled time (a piece the table misses would hide where the time goes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from bench.cells.recurrence import recurrence_bytes
+    _, missing = _paths("mingru")
+    if missing:
+        pytest.skip(f"the compiled path needs the C++ kernel: {missing}")
+    T, B, I, H, n = seq_len, SIZES["batch_size"], SIZES["input_size"], SIZES["hidden_size"], 3
+    with threads_context(1), denormal_context(True):
+        model, opt, x, target = setup(_point("mingru", seq_len, "compiled"))
+        step = training_step(model, opt, x, target, "cpu")[1]
+        for _ in range(WARMUP):
+            step()
+        bandwidth, peak = calibrate_bandwidth("cpu", torch.float32), calibrate_matmul("cpu", torch.float32)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            benchmark.pedantic(step, rounds=n, iterations=1)
+    spent: dict = {}
+    for e in prof.key_averages():
+        spent[piece_of(e.key)] = spent.get(piece_of(e.key), 0.0) + e.self_cpu_time_total / 1e3 / n
+    e4 = 4 * T * B * H * 4                        # one (T, B, H) float32 tensor
+    rf, rb = recurrence_bytes("cpp", T, B * H, 4)
+    bounds = {"projection": 3 * 2 * T * B * I * 2 * H / peak * 1e3,   # forward, weight and bias gradients
+              "coefficients, forward and backward (compiled)": (4 + 6) * e4 / 4 / bandwidth * 1e3,
+              "recurrence, forward": rf / bandwidth * 1e3, "recurrence, backward": rb / bandwidth * 1e3}
+    total = sum(spent.values())
+    benchmark.extra_info.update({"seq_len": T, **{f"{k}_ms": v for k, v in spent.items()},
+                                 **{f"{k}_bound_ms": v for k, v in bounds.items()},
+                                 "calib_bytes_per_s": bandwidth, "calib_flops_per_s": peak})
+    print(f"\nmingru compiled, T={T} (one thread; triad {bandwidth / 1e9:.1f} GB/s, matmul {peak / 1e9:.0f} "
+          f"GFLOP/s): {total:.1f} ms of profiled self time a step")
+    for k, v in sorted(spent.items(), key=lambda kv: -kv[1]):
+        b = bounds.get(k)
+        print(f"  {k:48s} {v:7.1f} ms ({v / total:4.0%})" + (f"  bound {b:6.1f} ms, x{v / b:.1f} of it" if b else ""))
+    assert 1 - spent.get("other (copies, fills, readout, loss)", 0.0) / total >= 0.8
