@@ -176,7 +176,7 @@ def test_slstm_stabiliser_keeps_large_preactivations_finite():
 
 def test_lru_ring_initialisation():
     """|lambda| on the ring [r_min, r_max], phases in [0, max_phase], gamma = sqrt(1 - |lambda|^2)."""
-    from bench.cells.diagonal import LRU
+    from bench.cells.lru import LRU
     torch.manual_seed(0)
     m = LRU(2, 2000, r_min=0.4, r_max=0.8, max_phase=1.0)
     lam = torch.exp(m.log_lambda()).detach()
@@ -209,7 +209,7 @@ def test_gate_theory_is_exact_for_a_diagonal_recurrence(cell):
 def test_gate_theory_is_exact_for_the_lru():
     """The LRU's Jacobian is diag(lambda): its decay is log10 max |lambda| exactly, at every step.
     A ring far from 1 so that the decay is steep and the tolerance tight."""
-    from bench.cells.diagonal import LRU
+    from bench.cells.lru import LRU
     from bench.cells.registry import spec as entry
     torch.manual_seed(1)
     model = LRU(4, 16, scan=False, r_min=0.5, r_max=0.9).double()
@@ -233,7 +233,7 @@ def test_the_log_space_scan_has_a_gradient_floor_the_loop_has_not(cell):
     down; the signed minGRU's scan, through complex logs of a = 1 - 2z near 0, floors near 1e-12.
     So a scan cannot carry a gradient signal that has decayed below that floor. (The LRU
     on a ring of radius 0.3-0.7, so that its loop decays that far within the sequence.)"""
-    from bench.cells.diagonal import LRU
+    from bench.cells.lru import LRU
     x = torch.randn(200, 8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     logs = {}
     for scan in (True, False):

@@ -1,7 +1,7 @@
 """The diagonal recurrent cells, in plain PyTorch, with their registry entries: minGRU and
-minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"), the signed-transition minGRU (the
-state-tracking control) and the LRU (Orvieto et al. 2023), which train by parallel scan (sLSTM,
-which keeps a nonlinear recurrence, is bench/cells/xlstm.py).
+minLSTM (Feng et al. 2024, "Were RNNs All We Needed?") and the signed-transition minGRU (the
+state-tracking control), which train by parallel scan; the scans they share with the LRU
+(bench/cells/lru.py). sLSTM, which keeps a nonlinear recurrence, is bench/cells/xlstm.py.
 
 Both drop the hidden state from their gates, so the recurrence is diagonal and linear in h:
 
@@ -18,7 +18,7 @@ Two paths compute the same h from the same log-space coefficients (log a, log b)
 The other `model.path` values (`fused_loop`, `chunked`, `cpp`, `compiled`: the same with the
 coefficients compiled by torch.compile) take the coefficients in linear space
 (`linear_coefficients`) to the kernels of bench/cells/recurrence.py, for every diagonal cell, the LRU's
-complex recurrence included (all but `compiled`). tests/test_modern.py holds every path equal to the loop to
+complex recurrence included (all but `compiled`); `compiled` projects each gate block apart. tests/test_modern.py holds every path equal to the loop to
 float64 rounding, outputs and gradients.
 
 The module keeps torch.nn.LSTM's call contract and parameter naming (weight_ih_l{k}[_reverse],
@@ -117,7 +117,11 @@ class DiagonalRNN(nn.Module):
 
     def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
         """(a, b) in linear space without a logarithm where that is exact (the kernel paths)."""
-        return self.transition(proj)
+        return self.gate_coefficients(*proj.chunk(self.GATES, dim=-1))
+
+    def gate_coefficients(self, *blocks: Tensor) -> Tuple[Tensor, Tensor]:
+        """linear_coefficients from the projection's G blocks (..., H) each."""
+        return self.transition(torch.cat(blocks, dim=-1))
 
     def keep(self, x: Tensor, layer: int = 0, suffix: str = "_l0") -> Tensor:
         """|a_t|, the magnitude of the factor h_{t-1} is multiplied by (the memory gate), for input
@@ -135,8 +139,17 @@ class DiagonalRNN(nn.Module):
             w, bias = getattr(self, f"weight_ih{suffix}"), getattr(self, f"bias_ih{suffix}")
             # the kernel paths add the bias inside the GEMM (addmm: one pass over the (T, B, G*H)
             # projection fewer); loop and scan stay the ops their stored points were measured with
+            h0 = None if hx is None else hx[index]
+            if self.path == "compiled":
+                # one projection per gate block, so that the compiled coefficients' backward writes
+                # each block's gradient whole: from one (T, B, G*H) projection inductor wrote them
+                # through a masked concatenation, ~3x slower at T=4096 (tests/benchmarks/test_paths.py,
+                # test_where_the_fastest_path_spends_its_step)
+                blocks = [F.linear(x, wg, bg) for wg, bg in zip(w.chunk(self.GATES), bias.chunk(self.GATES))]
+                a, b = compiled(type(self).gate_coefficients)(self, *blocks)
+                return recurrence(a, b, h0, self.path, self.chunk)
             proj = x @ w.T + bias if legacy else F.linear(x, w, bias)
-            return self.recur(proj, None if hx is None else hx[index])
+            return self.recur(proj, h0)
 
         output, h_n = run_stack(input, self.num_layers, self.num_directions, one)
         return output, torch.stack(h_n)
@@ -161,8 +174,7 @@ class MinGRU(DiagonalRNN):
         k, h_tilde = proj.chunk(2, dim=-1)
         return -F.softplus(k), -F.softplus(-k) + log_g(h_tilde)   # log(1 - z), log z + log g
 
-    def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
-        k, h_tilde = proj.chunk(2, dim=-1)
+    def gate_coefficients(self, k: Tensor, h_tilde: Tensor) -> Tuple[Tensor, Tensor]:
         return torch.sigmoid(-k), torch.sigmoid(k) * g(h_tilde)   # 1 - z without cancellation
 
 
@@ -176,10 +188,9 @@ class MinLSTM(DiagonalRNN):
         diff = F.softplus(-k_f) - F.softplus(-k_i)                 # log i - log f
         return -F.softplus(diff), -F.softplus(-diff) + log_g(h_tilde)  # log f', log i' + log g
 
-    def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
+    def gate_coefficients(self, k_f: Tensor, k_i: Tensor, h_tilde: Tensor) -> Tuple[Tensor, Tensor]:
         # f' = f / (f + i) = sigmoid(log f - log i), the difference taken from softplus: finite
         # where f and i both underflow (f / (f + i) would be 0 / 0 there)
-        k_f, k_i, h_tilde = proj.chunk(3, dim=-1)
         diff = F.softplus(-k_f) - F.softplus(-k_i)                 # log i - log f
         return torch.sigmoid(-diff), torch.sigmoid(diff) * g(h_tilde)
 
@@ -207,8 +218,7 @@ class SignedMinGRU(MinGRU):
         log_a = torch.complex(torch.log(a.abs()), math.pi * (a < 0).to(a.dtype))
         return log_a, torch.log(b)
 
-    def linear_coefficients(self, proj: Tensor) -> Tuple[Tensor, Tensor]:
-        k, h_tilde = proj.chunk(2, dim=-1)
+    def gate_coefficients(self, k: Tensor, h_tilde: Tensor) -> Tuple[Tensor, Tensor]:
         return torch.tanh(-0.5 * k), torch.sigmoid(k) * g(h_tilde)   # 1 - 2 sigmoid(k) = tanh(-k/2)
 
     def recur(self, proj: Tensor, h0: Optional[Tensor]) -> Tensor:
@@ -225,139 +235,6 @@ class SignedMinGRU(MinGRU):
             h = a_t * h + b_t
             out.append(h)
         return torch.stack(out)
-
-
-class LRU(nn.Module):
-    """The Linear Recurrent Unit (Orvieto et al. 2023), one block per layer and direction:
-
-        u_t = gelu(W_ih x_t + b_ih)                       (the pointwise MLP before the recurrence)
-        h_t = lambda * h_{t-1} + gamma * (B u_t)          (complex, diagonal, time-invariant)
-        y_t = Re(C h_t) + D u_t                           (the layer's output, real, H wide)
-
-    lambda = exp(-exp(nu) + i exp(theta)): the stable exponential parameterisation, |lambda| < 1 for
-    every nu. Ring initialisation: |lambda| uniform on the ring r_min <= |lambda| <= r_max (by
-    area), phase uniform on [0, max_phase]; gamma = sqrt(1 - |lambda|^2) (log-parameterised) keeps
-    the state's scale at init. Defaults are the paper's long-range settings (r_min 0.9, r_max 0.999,
-    max_phase pi/10). The state has H complex units; B and C are complex (real and imaginary
-    parameters), so every matmul is real and FlopCounterMode sees it (LRU.flops).
-
-    Where the paper's block puts the MLP after the recurrence, here it sits before it, so that one
-    layer is nonlinear in its input (a stack of blocks is the same sequence of operations); a
-    linear recurrence with a linear readout alone could not form the products the long-lag tasks
-    need. The paths of the recurrence are those of the other diagonal cells: `scan=True` Heinsen's
-    log-space scan on complex logs, `scan=False` the loop, and the kernels of bench/cells/recurrence.py
-    on the complex (a, b) = (lambda, gamma B u) (tests/test_modern.py holds them equal).
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bidirectional: bool = False, scan: bool = True, r_min: float = 0.9,
-                 r_max: float = 0.999, max_phase: float = math.pi / 10, path: Optional[str] = None,
-                 chunk: Optional[int] = None) -> None:
-        super().__init__()
-        if not 0 <= r_min < r_max < 1:
-            raise ValueError(f"LRU: ring radii must satisfy 0 <= r_min < r_max < 1, got {r_min}, {r_max}")
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.num_layers, self.bidirectional = num_layers, bidirectional
-        self.path, self.chunk = resolve_path(scan, path), chunk
-        self.scan = self.path == "scan"
-        if self.path == "compiled":
-            raise ValueError("LRU: path=compiled is not supported (its coefficients are complex); use cpp")
-        self.num_directions = 2 if bidirectional else 1
-        self.ring = (r_min, r_max, max_phase)
-        H = hidden_size
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else H * self.num_directions
-            for suffix in suffixes(layer, self.num_directions):
-                shapes = {"weight_ih": (H, layer_input), "bias_ih": (H,), "nu": (H,), "theta": (H,),
-                          "gamma": (H,), "weight_b_re": (H, H), "weight_b_im": (H, H),
-                          "weight_c_re": (H, H), "weight_c_im": (H, H), "weight_d": (H, H)}
-                for name, shape in shapes.items():
-                    self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape)))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        r_min, r_max, max_phase = self.ring
-        H = self.hidden_size
-        for name, p in self.named_parameters():
-            kind = name.rsplit("_l", 1)[0]
-            with torch.no_grad():
-                if kind in ("weight_ih", "bias_ih"):
-                    bound = 1.0 / math.sqrt(getattr(self, "weight_ih" + name[name.rindex("_l"):]).shape[1])
-                    nn.init.uniform_(p, -bound, bound)
-                elif kind == "nu":    # |lambda|^2 uniform on [r_min^2, r_max^2]: uniform by area
-                    u = torch.rand(H) * (r_max ** 2 - r_min ** 2) + r_min ** 2
-                    p.copy_(torch.log(-0.5 * torch.log(u)))
-                elif kind == "theta":
-                    p.copy_(torch.log(max_phase * torch.rand(H).clamp_min(1e-4)))
-                elif kind in ("weight_b_re", "weight_b_im"):
-                    nn.init.normal_(p, std=1.0 / math.sqrt(2 * H))
-                elif kind in ("weight_c_re", "weight_c_im", "weight_d"):
-                    nn.init.normal_(p, std=1.0 / math.sqrt(H))
-        for name, p in self.named_parameters():   # gamma after nu, whatever the order
-            if name.startswith("gamma"):
-                with torch.no_grad():
-                    lam_abs = torch.exp(-torch.exp(getattr(self, name.replace("gamma", "nu"))))
-                    p.copy_(0.5 * torch.log1p(-lam_abs ** 2))
-
-    def log_lambda(self, suffix: str = "_l0") -> Tensor:
-        """log lambda = -exp(nu) + i exp(theta), (H,) complex."""
-        return torch.complex(-torch.exp(getattr(self, f"nu{suffix}")), torch.exp(getattr(self, f"theta{suffix}")))
-
-    def drive(self, x: Tensor, suffix: str = "_l0") -> Tuple[Tensor, Tensor]:
-        """(u, gamma * B u) for input x (..., I): the real MLP output and the complex drive."""
-        p = lambda n: getattr(self, n + suffix)
-        u = F.gelu(x @ p("weight_ih").T + p("bias_ih"))
-        scale = torch.exp(p("gamma"))
-        return u, torch.complex(u @ p("weight_b_re").T * scale, u @ p("weight_b_im").T * scale)
-
-    def recur(self, log_lam: Tensor, b: Tensor) -> Tensor:
-        """h (T, B, H) complex from log lambda (H,) and the drive b (T, B, H), by `path`."""
-        if self.path not in LEGACY_PATHS:
-            return recurrence(torch.exp(log_lam), b, None, self.path, self.chunk)
-        run = parallel_scan if self.scan else sequential_scan
-        return run(log_lam.expand_as(b), torch.log(b))
-
-    def readout(self, h: Tensor, u: Tensor, suffix: str = "_l0") -> Tensor:
-        p = lambda n: getattr(self, n + suffix)
-        return h.real @ p("weight_c_re").T - h.imag @ p("weight_c_im").T + u @ p("weight_d").T
-
-    def keep(self, x: Tensor, suffix: str = "_l0") -> Tensor:
-        """|lambda| broadcast to (T, B, H): the singular values of the diagonal Jacobian."""
-        return torch.exp(-torch.exp(getattr(self, f"nu{suffix}"))).expand(*x.shape[:2], self.hidden_size)
-
-    def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        if input.dim() != 3 or input.shape[-1] != self.input_size:
-            raise ValueError(f"LRU: input must be (T, B, {self.input_size}), got {tuple(input.shape)}")
-        if hx is not None:
-            raise ValueError("LRU: an initial state is not supported (the state is complex); pass hx=None")
-        def one(x: Tensor, suffix: str, index: int) -> Tensor:
-            u, b = self.drive(x, suffix)
-            return self.readout(self.recur(self.log_lambda(suffix), b), u, suffix)
-
-        output, h_n = run_stack(input, self.num_layers, self.num_directions, one)
-        return output, torch.stack(h_n)
-
-    @staticmethod
-    def params(input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False) -> int:
-        """Per layer and direction: W_ih and b_ih (H*(in + 1)), nu, theta, gamma (3H), B, C (2 x 2H^2),
-        D (H^2)."""
-        D, H = (2 if bidirectional else 1), hidden_size
-        return sum(D * (H * ((input_size if k == 0 else D * H) + 4) + 5 * H * H) for k in range(num_layers))
-
-    @staticmethod
-    def flops(input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, seq_len: int,
-              batch_size: int) -> Tuple[int, int]:
-        """(forward, backward) matmul FLOPs: per token, layer and direction 2*H*in_k (W_ih) and
-        5 x 2*H*H (B re/im, C re/im, D) forward; backward the weight gradients (as many) and the
-        input gradients of the five H x H matmuls, plus W_ih's except at layer 0."""
-        D, H, TB = (2 if bidirectional else 1), hidden_size, seq_len * batch_size
-        fwd = bwd = 0
-        for k in range(num_layers):
-            in_k = input_size if k == 0 else D * H
-            layer_fwd = (2 * H * in_k + 10 * H * H) * TB
-            fwd += D * layer_fwd
-            bwd += D * (layer_fwd + 10 * H * H * TB + (2 * H * in_k * TB if k > 0 else 0))
-        return fwd, bwd
 
 
 # --- registry entries -------------------------------------------------------------------------
@@ -394,21 +271,3 @@ register(CellSpec("mingru_signed", "diagonal", SignedMinGRU, _diagonal(SignedMin
                   recurrent_matrix=False, inits=DIAGONAL_INITS,
                   saved_floats=29, description="minGRU with a signed transition a_t = 1 - 2 z_t in (-1, 1): the "
                               "state-tracking control (Grazzi et al. 2025); loop or complex-log scan"))
-
-
-def _lru_step(layer: nn.Module) -> StepFn:
-    """State (Re h, Im h): the complex state as two real tensors, so the Jacobian tools apply."""
-    log_lam = layer.log_lambda()
-
-    def step(x: Tensor, s: State) -> State:
-        _, b = layer.drive(x)
-        h = torch.exp(log_lam) * torch.complex(s[0], s[1]) + b
-        return h.real, h.imag
-    return step
-
-
-register(CellSpec("lru", "diagonal", LRU, _diagonal(LRU), gates=1, state_size=2, step=_lru_step,
-                  keep=lambda layer, x: layer.keep(x), scan=True, recurrent_matrix=False,
-                  paths=tuple(p for p in PATHS if p != "compiled"),  # complex: nothing for inductor to fuse
-                  inits=frozenset({"default"}), param_count=LRU.params, flop_count=LRU.flops,
-                  saved_floats=28, description="LRU (Orvieto et al. 2023): complex diagonal, ring init, parallel scan or loop"))

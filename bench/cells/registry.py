@@ -4,7 +4,7 @@ The `model.cell` choices (validated in bench/config/validate.py), the backend ru
 (bench/run/device.py), the FLOP count (throughput), the single-step function and the gate the
 theory columns read (bench/measures/theory.py), the allowed initialisations (bench/cells/init.py)
 and the analysis' cell families all come from here. Each cell registers next to its class
-(classic.py, diagonal.py, xlstm.py); adding one is its `register(CellSpec(...))` there, its
+(classic.py, diagonal.py, lru.py, xlstm.py, indrnn.py); adding one is its `register(CellSpec(...))` there, its
 `conf/model/<name>.yaml` and its tests (docs/architecture.md, "How to add").
 """
 from __future__ import annotations
