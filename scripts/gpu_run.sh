@@ -7,7 +7,10 @@
 # cells with cuDNN and native, TF32 off and on, float32 and bfloat16; the fastrnns and DeepBench
 # anchors; gradients on CUDA) and the crossover in rounds (`crossover_gpu`), each into one store,
 # then the report; the store and the report travel back as one tar file each (the device tool
-# brings back at most 8 files). A step that fails is logged and the next one still runs.
+# brings back at most 8 files). A step that fails is logged and the next one still runs. Each
+# step has a time limit (LIMITS, seconds; SIGINT at the limit, so a sweep stops between points
+# and what it stored stays): the whole run ends within about 7 minutes whatever the card's pace,
+# and a second run resumes where the first stopped (stored points are skipped).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REHEARSE=0; [ "${1:-}" = "--rehearse" ] && REHEARSE=1
@@ -19,8 +22,14 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     && export PYTHONPATH=/tmp/site || { echo "gpu_run: the carried wheels did not install" >&2; exit 2; }
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-STORE=/tmp/gpu-store; rm -rf "$STORE"
+# the store resumes on a warm machine (a second run measures only what the first did not reach)
+STORE=/tmp/gpu-store; [ $REHEARSE = 1 ] && { STORE=/tmp/gpu-store-rehearsal; rm -rf "$STORE"; }
 log() { echo "=== $(date -u +%FT%TZ) $*" | tee -a "$OUT/run.log"; }
+# time limits per step (tests, suite, crossover, report), seconds; GPU_LIMITS="60 150 180 40" overrides
+read -r L_TESTS L_SUITE L_CROSS L_REPORT <<< "${GPU_LIMITS:-60 150 180 40}"
+limited() { local s=$1; shift; timeout --signal=INT --kill-after=15 "$s" "$@"; local rc=$?
+  [ $rc = 124 ] && echo "=== $(date -u +%FT%TZ) time limit ($s s) reached: stopped; the stored points stay" >&2
+  return $rc; }
 if [ $REHEARSE = 1 ]; then
   # the plumbing on CPU: the same commands, presets that fit a CPU (the GPU presets need CUDA)
   # (overrides only of keys the presets do not sweep)
@@ -34,17 +43,17 @@ log "start (rehearse=$REHEARSE) at $(git rev-parse --short HEAD 2>/dev/null || e
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-')" 2>&1 | tee -a "$OUT/run.log"
 log "gpu-marked tests"
-$PY -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tail -20 | tee -a "$OUT/run.log"
+limited "$L_TESTS" $PY -m pytest -m gpu -q -p no:cacheprovider tests 2>&1 | tail -20 | tee -a "$OUT/run.log"
 log "suite ${SUITE[*]}"
-$PY -m bench.run.suite "${SUITE[@]}" results_dir=$STORE progress=false "${SHRINK[@]}" >> "$OUT/run.log" 2>&1
+limited "$L_SUITE" $PY -m bench.run.suite "${SUITE[@]}" results_dir=$STORE progress=false "${SHRINK[@]}" >> "$OUT/run.log" 2>&1
 log "crossover ${CROSS[*]} in rounds"
 if [ $REHEARSE = 1 ]; then
-  $PY -m bench.run.rounds "${CROSS[@]}" "${ROUNDS[@]}" results_dir=$STORE progress=false "${SHRINK[@]}" \
-    model.hidden_size=16 >> "$OUT/run.log" 2>&1
+  limited "$L_CROSS" $PY -m bench.run.rounds "${CROSS[@]}" "${ROUNDS[@]}" results_dir=$STORE progress=false \
+    "${SHRINK[@]}" model.hidden_size=16 >> "$OUT/run.log" 2>&1
 else
-  $PY -m bench.run.suite "${CROSS[@]}" results_dir=$STORE progress=false >> "$OUT/run.log" 2>&1
+  limited "$L_CROSS" $PY -m bench.run.suite "${CROSS[@]}" results_dir=$STORE progress=false >> "$OUT/run.log" 2>&1
 fi
 log "report"
-$PY -m analysis.report "$STORE" --out /tmp/gpu-report >> "$OUT/run.log" 2>&1
+limited "$L_REPORT" $PY -m analysis.report "$STORE" --out /tmp/gpu-report >> "$OUT/run.log" 2>&1
 tar czf "$OUT/store.tgz" -C "$STORE" . && tar czf "$OUT/report.tgz" -C /tmp/gpu-report .
 log "end: $(ls "$STORE" | wc -l) records; $OUT: $(ls "$OUT" | tr '\n' ' ')"

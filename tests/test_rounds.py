@@ -123,3 +123,34 @@ def test_the_crossover_is_measured_length_by_length():
     lengths = [dict(o.split("=", 1) for o in p)["data.seq_len"] for p in side_by_side(keyed)]
     runs = [lengths[0]] + [b for a, b in zip(lengths, lengths[1:]) if a != b]
     assert len(runs) == len(set(lengths)), f"a length's points are split: {runs}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_rounds_is_one_line_and_the_rounds_resume(tmp_path):
+    """A time limit's SIGINT (scripts/gpu_run.sh) or Ctrl-C between points: one line, exit 130;
+    the same command then measures only the rounds not stored."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "bench.run.rounds", "rounds_smoke", "--rounds", "3", f"results_dir={store}",
+           "progress=false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(store.glob("*.parquet"))) < 1:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the rounds finished before the interrupt landed")
+    assert proc.returncode == 130, err
+    assert err.rstrip().splitlines()[-1].startswith("bench.run.rounds: rounds_smoke: interrupted; the same command resumes")
+    assert "Traceback" not in err
+    stored = len(list(store.glob("*.parquet")))
+    r = run_cli(["bench.run.rounds", "rounds_smoke", "--rounds", "3", f"results_dir={store}", "progress=false"])
+    assert r.returncode == 0 and len(list(store.glob("*.parquet"))) == 6 and stored < 6

@@ -17,9 +17,9 @@ Two paths compute the same h from the same log-space coefficients (log a, log b)
 - `scan=False` (`path=loop`): the sequential loop h = a h + b, one step at a time, under autograd.
 The other `model.path` values (`fused_loop`, `chunked`, `cpp`, `compiled`: the same with the
 coefficients compiled by torch.compile) take the coefficients in linear space
-(`linear_coefficients`) to the kernels of bench/cells/recurrence.py, for every diagonal cell, the LRU's
-complex recurrence included (all but `compiled`); `compiled` projects each gate block apart. tests/test_modern.py holds every path equal to the loop to
-float64 rounding, outputs and gradients.
+(`linear_coefficients`) to the kernels of bench/cells/recurrence.py, for every diagonal cell, the
+LRU's complex recurrence included (all but `compiled`); `compiled` projects each gate block apart.
+tests/test_modern.py holds every path equal to the loop to float64 rounding, outputs and gradients.
 
 The module keeps torch.nn.LSTM's call contract and parameter naming (weight_ih_l{k}[_reverse],
 bias_ih_l{k}[_reverse]; there is no weight_hh: nothing multiplies h but the diagonal a_t), so

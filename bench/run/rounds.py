@@ -99,6 +99,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         print(f"bench.run.rounds: error: {exc}; nothing was measured", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C, or a time limit's SIGINT: the point in progress is not stored
+        print(f"bench.run.rounds: {args.preset}: interrupted; the same command resumes (stored rounds "
+              "are skipped)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
