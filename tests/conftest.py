@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import pytest
 import torch
@@ -40,6 +40,22 @@ def run_cli(args: List[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> su
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, text=True,
                           capture_output=True, timeout=timeout, **kw)
+
+
+def interrupt_after_first_record(args: List[str], store: Path) -> Tuple[int, str]:
+    """Run `python -m <args>` in its own process group, press Ctrl-C (SIGINT to the group, as a
+    terminal does) once a first record is in `store`; (exit code, stderr)."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(store.glob("*.parquet")) and proc.poll() is None:
+        time.sleep(0.02)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
 
 
 def run_main(args: List[str]) -> subprocess.CompletedProcess:

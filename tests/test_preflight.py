@@ -14,7 +14,7 @@ import pytest
 from bench.config.errors import ConfigError
 from bench.run.cli import preflight
 from bench.run.runner import resolve
-from tests.conftest import ROOT, run_cli, run_main
+from tests.conftest import ROOT, interrupt_after_first_record, run_cli, run_main
 
 TINY = ["model.hidden_size=8", "data.batch_size=4", "model.input_size=4", "data.seq_len=10", "progress=false"]
 
@@ -175,15 +175,9 @@ def test_ctrl_c_under_a_preset_suite_ends_in_one_line_after_the_sweeps_count(tmp
     """Ctrl-C at a terminal interrupts the whole process group: the suite (`make bench`) and the
     sweep it runs. The sweep says how many points are stored; the suite adds one line, no traceback."""
     store = tmp_path / "store"
-    cmd = [sys.executable, "-m", "bench.run.suite", "ci", "progress=false", f"results_dir={store}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(store.glob("*.parquet"))) < 1:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    code, err = interrupt_after_first_record(["bench.run.suite", "ci", "progress=false", f"results_dir={store}"],
+                                             store)
+    assert code == 130, err
     assert "points are stored; the same command resumes" in err
     assert err.rstrip().splitlines()[-1] == ("bench.run.suite: interrupted; the same command resumes "
                                              "(stored points are skipped)")

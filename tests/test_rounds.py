@@ -129,26 +129,13 @@ def test_the_crossover_is_measured_length_by_length():
 def test_ctrl_c_in_rounds_is_one_line_and_the_rounds_resume(tmp_path):
     """A time limit's SIGINT (scripts/gpu_run.sh) or Ctrl-C between points: one line, exit 130;
     the same command then measures only the rounds not stored."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import ROOT
+    from tests.conftest import interrupt_after_first_record
     store = tmp_path / "store"
-    cmd = [sys.executable, "-m", "bench.run.rounds", "rounds_smoke", "--rounds", "3", f"results_dir={store}",
-           "progress=false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(store.glob("*.parquet"))) < 1:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0:
+    code, err = interrupt_after_first_record(["bench.run.rounds", "rounds_smoke", "--rounds", "3",
+                                              f"results_dir={store}", "progress=false"], store)
+    if code == 0:
         pytest.skip("the rounds finished before the interrupt landed")
-    assert proc.returncode == 130, err
+    assert code == 130, err
     assert err.rstrip().splitlines()[-1].startswith("bench.run.rounds: rounds_smoke: interrupted; the same command resumes")
     assert "Traceback" not in err
     stored = len(list(store.glob("*.parquet")))

@@ -92,7 +92,7 @@ def solved_evidence(table: pd.DataFrame, checks: pd.DataFrame, rule: str) -> pd.
     ok = {(c.protocol, c.task, c.seq_len): bool(c.long_enough) for c in checks.itertuples()}
     rows = []
     for r in t[t["cell"].isin(["lstm", "rnn"])].itertuples():
-        rows.append({"scope": f"{r.task}, lag {int(r.seq_len)}", "cell_role": r.cell,
+        rows.append({"scope": f"{r.task}, lag {int(r.seq_len)}, within {int(r.budget)} steps", "cell_role": r.cell,
                      "name": f"{r.cell} ({r.recipe})", "solved": r.solved, "seeds": r.seeds, "lo": r.lo, "hi": r.hi,
                      "budget_ok": ok.get((r.protocol, r.task, r.seq_len), False)})
     return pd.DataFrame(rows)
