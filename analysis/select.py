@@ -112,9 +112,9 @@ def choose(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     return best.drop(columns=["_order", "_lr"]).reset_index(drop=True)
 
 
-def chosen_runs(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
-    """The reported runs (seed >= REPORTED_FROM) at each group's chosen candidate, with the
-    choice's flags; reported runs at any other candidate are left out."""
+def _at_choice(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+    """Reported runs (seed >= REPORTED_FROM) at each group's chosen candidate, with the choice's
+    flags and `tuning_budget` (the budget the candidates trained under)."""
     best = choose(runs, rule)
     rep = runs[runs["seed"].astype(int) >= REPORTED_FROM]
     rep = rep[rule.where(rep)].copy()
@@ -123,9 +123,25 @@ def chosen_runs(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     cols = [c for c in (*rule.per, *rule.choose) if c in best]
     for c in cols:
         rep[c] = rep[c].map(_key)
-    flags = best[cols + [c for c in ("on_edge", "by_solve", "tuning_seeds", "solved", "grid") if c in best]]
-    flags = flags.rename(columns={"solved": "tuning_solved"})
+    flags = best[cols + [c for c in ("on_edge", "by_solve", "tuning_seeds", "solved", "grid", "budget") if c in best]]
+    flags = flags.rename(columns={"solved": "tuning_solved", "budget": "tuning_budget"})
     return rep.merge(flags, on=cols, how="inner")
+
+
+def chosen_runs(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+    """The reported runs at each group's chosen candidate, under the budget it was chosen with,
+    with the choice's flags; reported runs at any other candidate, or continued past that budget
+    (continued_runs), are left out."""
+    rep = _at_choice(runs, rule)
+    return rep[rep["budget"] <= rep["tuning_budget"]] if "tuning_budget" in rep else rep
+
+
+def continued_runs(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
+    """The reported runs at the chosen candidate trained past the budget it was chosen with (a
+    preset's `select.overrides`, e.g. measure.steps: training is seeded, so such a run is the
+    reported run continued, step for step; bench/run/suite.py)."""
+    rep = _at_choice(runs, rule)
+    return rep[rep["budget"] > rep["tuning_budget"]] if "tuning_budget" in rep else rep.iloc[0:0]
 
 
 # --- the sweep's side: which configurations to run at the reported seeds ------------------------
@@ -151,8 +167,11 @@ def tuning_points(presets: List[str], extra: List[str]) -> List[tuple]:
     return out
 
 
-def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[str]) -> List[List[str]]:
-    """The overrides (without the seed) of each group's chosen configuration."""
+def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[str],
+                       unsolved: Optional[List[int]] = None) -> List[List[str]]:
+    """The overrides (without the seed) of each group's chosen configuration; with `unsolved`
+    (reported seeds), only those where a run at one of these seeds, under the chosen budget, did
+    not solve."""
     from analysis.load import load_store, of
     from analysis.reduce.runs import runs as runs_of
 
@@ -170,6 +189,12 @@ def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[
     cols = [c for c in (*rule.per, *rule.choose) if c in best]
     keyed = r.assign(**{c: r[c].map(_key) for c in cols})
     by_hash = dict((h, o) for o, h in pts)
+    if unsolved is not None:  # the reported runs are in the store too (not among the tuning points)
+        rep = chosen_runs(runs_of(of(df, "long_range")), rule)
+        rep = rep[rep["seed"].astype(int).isin(unsolved)]
+        short = rep[~rep["solved"].astype(bool)]   # its group columns are keyed as best's (_at_choice)
+        best = best[best.apply(lambda b: bool(np.logical_and.reduce([short[c] == b[c] for c in cols]).any()),
+                               axis=1)] if len(short) else best.iloc[0:0]
     out = []
     for _, b in best.iterrows():
         match = keyed[np.logical_and.reduce([keyed[c] == b[c] for c in cols])]
@@ -186,8 +211,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("store")
     parser.add_argument("--rule", required=True, choices=sorted(RULES))
     parser.add_argument("--from", dest="presets", nargs="+", required=True, help="the tuning presets")
+    parser.add_argument("--unsolved", type=int, nargs="+", metavar="SEED",
+                        help="only the chosen configurations with an unsolved run at these reported seeds")
     args = parser.parse_args(argv)
-    for overrides in selected_overrides(Path(args.store), RULES[args.rule], args.presets, extra):
+    for overrides in selected_overrides(Path(args.store), RULES[args.rule], args.presets, extra, args.unsolved):
         print(json.dumps(overrides))
     return 0
 

@@ -238,6 +238,21 @@ def test_fair_comparison_reports_fresh_seeds_at_the_tuned_recipe(tmp_path):
         assert "too short" in (out / "report.md").read_text()  # a 300-step budget, medians of 200
 
 
+@pytest.mark.slow
+def test_seeds_continued_past_the_budget_are_shown_beside_not_counted_in_the_reported(tmp_path):
+    from tests.synthetic import write_fair_study
+    store, out = write_fair_study(tmp_path / "s", continued=True), tmp_path / "r"
+    assert report_main([str(store), "--out", str(out)]) == 0
+    t = pd.read_csv(out / "tables" / "fair_comparison.csv")
+    a = t[t["protocol"].str.startswith("A")].set_index("cell")
+    assert a.at["rnn", "solved"] == 0 and a.at["rnn", "seeds"] == 10 and a.at["rnn", "budget"] == 300
+    assert a.at["rnn", "continued_budget"] == 900 and a.at["rnn", "continued_solved"] == 5
+    assert pd.isna(a.at["lstm", "continued_budget"])
+    v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim")
+    assert v.at["long_lag", "verdict"] == "supported"       # the rule reads the budget it states
+    assert "continued past the budget, rnn within 900 steps: 5/10" in v.at["long_lag", "figure"]
+
+
 def test_long_range_gradient_rows_are_versioned_with_long_range():
     """long_range (v3) stores measure=gradients rows beside the gradients measure's own (v2):
     not a mix of versions; two versions of one measure are."""

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.select import REPORTED_FROM, RULES, choose, chosen_runs
+from analysis.select import REPORTED_FROM, RULES, choose, chosen_runs, continued_runs
 from tests.conftest import run_cli
 
 
@@ -58,6 +58,19 @@ def test_selection_never_reads_the_reported_seeds():
     assert len(kept) == 10 and (kept["measure_lr"] == 1e-2).all() and (kept["seed"] >= REPORTED_FROM).all()
 
 
+def test_runs_continued_past_the_budget_are_kept_apart_from_the_reported():
+    """A reported seed trained again for longer (select.overrides) is not a second reported run:
+    chosen_runs keeps the runs under the tuning budget, continued_runs the longer ones."""
+    reported = {("lstm", 1e-2): [(False, 8000, 0.16)] * 10}
+    r = runs_frame(TUNING, reported)
+    longer = r[r["seed"] >= REPORTED_FROM].assign(budget=24000, solved=True, steps_to_solve=12000.0)
+    both = pd.concat([r, longer], ignore_index=True)
+    kept, more = chosen_runs(both, RULES["recipe"]), continued_runs(both, RULES["recipe"])
+    assert len(kept) == 10 and (kept["budget"] == 8000).all() and not kept["solved"].any()
+    assert len(more) == 10 and (more["budget"] == 24000).all() and more["solved"].all()
+    assert continued_runs(r, RULES["recipe"]).empty
+
+
 def test_a_choice_on_the_edge_of_the_grid_is_flagged():
     assert bool(choose(runs_frame(TUNING), RULES["recipe"])["on_edge"].iloc[0]) is False
     edge = dict(TUNING)
@@ -84,6 +97,19 @@ def test_the_stage_end_to_end(tmp_path):
     for cell, g in reported.groupby("cell"):
         lr = [o for c in chosen if f"model.cell={cell}" in c for o in c if o.startswith("measure.lr=")]
         assert g["measure_lr"].unique().tolist() == [float(lr[0].split("=")[1])]
+    # continued: the chosen configurations with an unsolved reported seed, at 60 steps instead of 40;
+    # training is seeded, so each continued run repeats its reported run's first 40 steps exactly
+    from analysis.reduce.runs import runs
+    unsolved = runs(reported)
+    unsolved = unsolved[~unsolved["solved"].astype(bool)]
+    r = run_cli(["bench.run.suite", "selection_smoke_continued", f"results_dir={store}", "progress=false"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    df = pd.concat(pd.read_parquet(p) for p in store.glob("*.parquet"))
+    longer = df[(df["measure"] == "long_range") & (df["measure_steps"] == 60)]
+    assert longer["cell"].nunique() == unsolved["cell"].nunique() > 0
+    both = longer.merge(df[(df["measure"] == "long_range") & (df["measure_steps"] == 40)],
+                        on=["cell", "seed", "step"], suffixes=("_60", "_40"))
+    assert len(both) and (both["test_loss_60"] == both["test_loss_40"]).all()
 
 
 def test_selection_refuses_a_store_without_the_tuning_points(tmp_path):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.reduce.crossover import length_text
 from analysis.reduce.gradients import ladder_rows
+from analysis.reduce.long_lag import continued_text
 from analysis.report.verdicts import CLAIMS
 
 
@@ -137,7 +138,8 @@ def fair(report: Path) -> str:
         "protocol": f["protocol"].str.split(":").str[0], "lag": f["seq_len"], "cell": f["cell"],
         "recipe (tuning seeds)": f["recipe"] + f["on_edge"].map({True: " (edge of grid)", False: ""}),
         "solved, reported seeds [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.lo:.2f}, {r.hi:.2f}]" for r in f.itertuples()],
-        "median steps to solve": steps, "budget": f["budget"]})) + figure(
+        "median steps to solve": steps, "budget": f["budget"],
+        "the same seeds continued past the budget": [continued_text(r) for r in f.itertuples()]})) + figure(
         report, "long_range_survival", "solved fraction against training steps")
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.reduce.fits import wilson
 from analysis.reduce.survival import budget_check, curves, median_steps
-from analysis.select import RULES, candidates, chosen_runs
+from analysis.select import RULES, candidates, chosen_runs, continued_runs
 
 PROTOCOLS = {"fair_a": "A: default init, equal hidden size", "fair_b": "B: best init, equal parameters"}
 GROUP = ["task", "cell", "seq_len"]
@@ -40,6 +40,7 @@ def fair_table(r: pd.DataFrame) -> pd.DataFrame:
     out = []
     for rule, proto in PROTOCOLS.items():
         rep = chosen_runs(r, RULES[rule])
+        more = continued_runs(r, RULES[rule])
         for key, g in rep.groupby(GROUP, sort=True):
             curve = curves(g, ["cell"])[(key[1],)]
             med, lo, hi = median_steps(curve)
@@ -58,8 +59,32 @@ def fair_table(r: pd.DataFrame) -> pd.DataFrame:
                         "unsolved_far_near": unsolved["trained_far_near"].median()
                         if len(unsolved) and "trained_far_near" in unsolved else np.nan,
                         "on_edge": bool(first.get("on_edge", False)), "by_solve": bool(first.get("by_solve", False)),
-                        "tuning_seeds": int(first.get("tuning_seeds", 0))})
+                        "tuning_seeds": int(first.get("tuning_seeds", 0)), **continued(more, key)})
     return pd.DataFrame(out)
+
+
+def continued(more: pd.DataFrame, key: tuple) -> dict:
+    """The group's reported seeds continued past the budget (analysis/select.py::continued_runs):
+    the longer budget, solved within it (95% Wilson) and the median steps to solve; NaN where the
+    store continued none."""
+    g = more[np.logical_and.reduce([more[c] == v for c, v in zip(GROUP, key)])] if len(more) else more
+    if g.empty:
+        return {"continued_budget": np.nan, "continued_solved": np.nan, "continued_seeds": np.nan,
+                "continued_lo": np.nan, "continued_hi": np.nan, "continued_median": np.nan}
+    k, n = int(g["solved"].sum()), int(g["seed"].nunique())
+    lo, hi = wilson(k, n)
+    med = median_steps(curves(g, ["cell"])[(key[1],)])[0]
+    return {"continued_budget": int(g["budget"].max()), "continued_solved": k, "continued_seeds": n,
+            "continued_lo": lo, "continued_hi": hi, "continued_median": med}
+
+
+def continued_text(r) -> str:
+    """A fair-table row's continuation in words, or "-"."""
+    if pd.isna(getattr(r, "continued_budget", np.nan)):
+        return "-"
+    med = "" if pd.isna(r.continued_median) else f", median {r.continued_median:.0f} steps"
+    return (f"within {int(r.continued_budget)} steps: {int(r.continued_solved)}/{int(r.continued_seeds)} "
+            f"[{r.continued_lo:.2f}, {r.continued_hi:.2f}]{med}")
 
 
 def budget_checks(table: pd.DataFrame) -> pd.DataFrame:
@@ -94,7 +119,7 @@ def solved_evidence(table: pd.DataFrame, checks: pd.DataFrame, rule: str) -> pd.
     for r in t[t["cell"].isin(["lstm", "rnn"])].itertuples():
         rows.append({"scope": f"{r.task}, lag {int(r.seq_len)}, within {int(r.budget)} steps", "cell_role": r.cell,
                      "name": f"{r.cell} ({r.recipe})", "solved": r.solved, "seeds": r.seeds, "lo": r.lo, "hi": r.hi,
-                     "budget_ok": ok.get((r.protocol, r.task, r.seq_len), False)})
+                     "budget_ok": ok.get((r.protocol, r.task, r.seq_len), False), "continued": continued_text(r)})
     return pd.DataFrame(rows)
 
 

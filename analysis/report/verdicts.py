@@ -139,6 +139,9 @@ def judge_solved(frame: pd.DataFrame) -> Verdict:
                   f"{rb['name']} {int(rb['solved'])}/{int(rb['seeds'])} [{rb['lo']:.2f}, {rb['hi']:.2f}]")
         if not bool(g["budget_ok"].all()):
             figure += " (budget shorter than the rule asks)"
+        later = [f"{x['cell_role']} {x['continued']}" for _, x in g.iterrows() if x.get("continued", "-") not in ("-", None)]
+        if later:  # what the unsolved runs did when continued past the budget (not part of the rule)
+            figure += f"; continued past the budget, {'; '.join(later)}"
         why = "" if holds else ("the RNN solves as often" if ra["lo"] <= rb["hi"] else "")
         findings.append(Finding(scope, bool(holds), figure, why))
     return combine(findings)

@@ -150,6 +150,9 @@ class SelectConfig:
     rule: str = MISSING
     tune: List[str] = field(default_factory=list)  # the tuning presets, measured first, same store
     seeds: List[int] = field(default_factory=list)  # the reported seeds (>= 100)
+    # continue: only the chosen configurations with an unsolved reported seed, run with `overrides`
+    unsolved: bool = False
+    overrides: List[str] = field(default_factory=list)
 
 
 @dataclass

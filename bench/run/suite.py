@@ -6,7 +6,9 @@ A preset with `rounds: R` runs its points in R interleaved rounds in one process
 (bench/run/rounds.py). A preset with a `select:` block is a nested-selection stage: its tuning presets (`select.tune`)
 run first (stored points are skipped), then `python -m analysis.select` chooses each group's
 configuration by `select.rule` on those tuning seeds, and every chosen configuration runs at the
-reported seeds (`select.seeds`). The exit code is the worst of the sweeps'.
+reported seeds (`select.seeds`); with `select.unsolved: true` and `select.overrides`, only the chosen
+configurations with an unsolved reported seed, again, with those overrides (a budget continued).
+The exit code is the worst of the sweeps'.
 """
 from __future__ import annotations
 
@@ -82,8 +84,12 @@ def run_selection(name: str, argv: List[str]) -> int:
     seeds = [int(s) for s in select["seeds"]]
     store = next((a.split("=", 1)[1] for a in argv if a.startswith("results_dir=")), "results/store")
     what = [a for a in argv if not a.startswith(HOW)]
+    # `unsolved: true`: only the chosen configurations with a reported seed unsolved under the chosen
+    # budget, run again with `overrides` (e.g. a longer measure.steps: training is seeded, so the
+    # longer run is the reported run continued; analysis/select.py::continued_runs)
+    unsolved = ["--unsolved", *map(str, seeds)] if select.get("unsolved") else []
     out = subprocess.run([sys.executable, "-m", "analysis.select", store, "--rule", select["rule"],
-                          "--from", *select["tune"], "--", *what], text=True, stdout=subprocess.PIPE)
+                          "--from", *select["tune"], *unsolved, "--", *what], text=True, stdout=subprocess.PIPE)
     if out.returncode != 0:
         return out.returncode
     chosen = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
@@ -91,7 +97,7 @@ def run_selection(name: str, argv: List[str]) -> int:
           f"each at seeds {seeds[0]}..{seeds[-1]}", file=sys.stderr, flush=True)
     worst = 0
     for overrides in chosen:
-        rc = sweep([*overrides, f"seed={','.join(map(str, seeds))}", *argv])
+        rc = sweep([*overrides, *select.get("overrides", []), f"seed={','.join(map(str, seeds))}", *argv])
         if rc == 2:
             return rc
         worst = max(worst, rc)
