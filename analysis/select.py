@@ -148,23 +148,10 @@ def continued_runs(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
 
 def tuning_points(presets: List[str], extra: List[str]) -> List[tuple]:
     """(overrides, config hash) of every point of the tuning presets, as the sweep stored them."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from bench.run.suite import points
 
-    from bench.config.schema import register_configs
-    from bench.run.runner import resolve
-    from bench.run.suite import EXPERIMENTS, points
-
-    register_configs()
-    out = []
-    for preset in presets:
-        for overrides in points(preset):
-            GlobalHydra.instance().clear()
-            with initialize_config_dir(config_dir=str(EXPERIMENTS.parent), version_base="1.3"):
-                cfg = compose(config_name="config", overrides=[*overrides, *extra])
-            out.append((overrides, resolve(cfg).chash))
-    GlobalHydra.instance().clear()
-    return out
+    pts = [overrides for preset in presets for overrides in points(preset)]
+    return list(zip(pts, point_hashes(pts, extra)))
 
 
 def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[str],
@@ -189,17 +176,34 @@ def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[
     cols = [c for c in (*rule.per, *rule.choose) if c in best]
     keyed = r.assign(**{c: r[c].map(_key) for c in cols})
     by_hash = dict((h, o) for o, h in pts)
-    if unsolved is not None:  # the reported runs are in the store too (not among the tuning points)
-        rep = chosen_runs(runs_of(of(df, "long_range")), rule)
-        rep = rep[rep["seed"].astype(int).isin(unsolved)]
-        short = rep[~rep["solved"].astype(bool)]   # its group columns are keyed as best's (_at_choice)
-        best = best[best.apply(lambda b: bool(np.logical_and.reduce([short[c] == b[c] for c in cols]).any()),
-                               axis=1)] if len(short) else best.iloc[0:0]
     out = []
     for _, b in best.iterrows():
         match = keyed[np.logical_and.reduce([keyed[c] == b[c] for c in cols])]
         overrides = [o for o in by_hash[match["config_hash"].iloc[0]] if not o.startswith("seed=")]
         out.append(overrides)
+    if unsolved is not None:  # the reported stage's own points: the chosen overrides at each seed
+        done = runs_of(of(df, "long_range"))
+        short = set(done.loc[~done["solved"].astype(bool), "config_hash"])
+        out = [o for o in out if any(h in short for h in point_hashes([[*o, f"seed={s}"] for s in unsolved], extra))]
+    return out
+
+
+def point_hashes(points: List[List[str]], extra: List[str]) -> List[str]:
+    """The config hash of each point (overrides), as the sweep stores it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bench.config.schema import register_configs
+    from bench.run.runner import resolve
+    from bench.run.suite import EXPERIMENTS
+
+    register_configs()
+    out = []
+    for overrides in points:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(EXPERIMENTS.parent), version_base="1.3"):
+            out.append(resolve(compose(config_name="config", overrides=[*overrides, *extra])).chash)
+    GlobalHydra.instance().clear()
     return out
 
 

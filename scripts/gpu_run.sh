@@ -24,11 +24,17 @@ fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 # the store resumes on a warm machine (a second run measures only what the first did not reach)
 STORE=/tmp/gpu-store; [ $REHEARSE = 1 ] && { STORE=/tmp/gpu-store-rehearsal; rm -rf "$STORE"; }
+# ...measured by this code only: a store left by other code (the hash of a point names its
+# configuration, not the code) is set aside
+CODE=$(find bench conf -type f \( -name '*.py' -o -name '*.yaml' \) | sort | xargs cat | sha256sum | cut -c1-16)
+[ -d "$STORE" ] && [ "$(cat "$STORE/.code" 2>/dev/null)" != "$CODE" ] && mv "$STORE" "$STORE.other.$$"
+mkdir -p "$STORE" && echo "$CODE" > "$STORE/.code"
 log() { echo "=== $(date -u +%FT%TZ) $*" | tee -a "$OUT/run.log"; }
 # time limits per step (tests, suite, crossover, report), seconds; GPU_LIMITS="60 150 180 40" overrides
 read -r L_TESTS L_SUITE L_CROSS L_REPORT <<< "${GPU_LIMITS:-60 150 180 40}"
 limited() { local s=$1; shift; timeout --signal=INT --kill-after=15 "$s" "$@"; local rc=$?
-  [ $rc = 124 ] && echo "=== $(date -u +%FT%TZ) time limit ($s s) reached: stopped; the stored points stay" >&2
+  case $rc in 124) echo "=== $(date -u +%FT%TZ) time limit ($s s) reached: stopped; the stored points stay" >&2 ;;
+    137) echo "=== $(date -u +%FT%TZ) time limit ($s s) reached and the step killed 15 s later" >&2 ;; esac
   return $rc; }
 if [ $REHEARSE = 1 ]; then
   # the plumbing on CPU: the same commands, presets that fit a CPU (the GPU presets need CUDA)

@@ -74,3 +74,21 @@ def test_a_tie_is_neither_faster(tmp_path, ms):
     row = lengths.reset_index().set_index("comparison").loc["mingru chunked / lstm onednn"].iloc[0]
     assert math.isnan(row["faster_from"]) and math.isnan(row["slower_from"])
     assert verdicts.at["fastest", "verdict"] == "contradicted"
+
+
+def test_a_store_of_diagonal_paths_alone_reports_without_a_crossover_against_lstm(tmp_path):
+    """`make bench EXP=throughput_crossover_paths`: no torch.nn cell to overtake; the report is
+    written, with the paths against their loop and no lengths table."""
+    from analysis.report.__main__ import main
+    s = tmp_path / "s"
+    for T in (16, 64, 256):
+        for path, ms in (("chunked", 0.1 * T), ("cpp", 0.05 * T)):
+            point = _config("mingru", T, "throughput", dtype="float32", measure_tf32=False, measure_backend="auto",
+                            path=path)
+            rows = [{"measure": "throughput", "phase": ph, "rep": r, "time_ms": ms * f, "flops": 1e6,
+                     "peak_mem_bytes": 1000 * T, "rel_iqr": 0.01, "noisy": False, "calib_flops_per_s": 1e10,
+                     "calib_n": 512, "tokens": 4 * T, "attempt": 1, "params": 100}
+                    for r in range(5) for ph, f in (("forward", 0.3), ("backward", 0.6), ("step", 1.0))]
+            _write(s, point, rows)
+    assert main([str(s), "--out", str(tmp_path / "r")]) == 0
+    assert not (tmp_path / "r" / "tables" / "crossover_lengths.csv").exists()

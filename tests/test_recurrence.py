@@ -138,3 +138,20 @@ def test_the_passes_formula_is_what_the_byte_counter_counts(kernel):
         h.backward(dh)
     want = rec.recurrence_bytes(kernel, T, N, 4)
     assert fwd.total == pytest.approx(want[0], rel=0.03) and bwd.total == pytest.approx(want[1], rel=0.03)
+
+
+def test_a_new_thread_count_compiles_again():
+    """Inductor fixes the thread count in the code it generates and no guard checks it: the
+    compiled path must compile again when a process changes torch's thread count."""
+    import bench.cells.recurrence as rec
+    fn = lambda x: x * 2
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = rec.compiled(fn)
+        assert rec.compiled(fn) is one
+        torch.set_num_threads(2)
+        two = rec.compiled(fn)
+        assert two is not one and rec.compiled(fn) is two
+    finally:
+        torch.set_num_threads(before)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from typing import Dict, List
 
-import numpy as np
 import pandas as pd
 
 from analysis.reduce.ratios import ratio_rows
@@ -17,8 +16,11 @@ from bench.cells.recurrence import PATHS
 
 REFERENCES = ("lstm", "gru")   # the torch.nn cells every path is held against
 SHAPE = ["seq_len", "hidden_size", "batch_size", "dtype", "device"]
-GROUP = ["hidden_size", "batch_size", "dtype", "device", "threads"]
+# a crossover is drawn per group of equal keys but seq_len (and the cell, path and backend it compares)
+GROUP = ["hidden_size", "batch_size", "dtype", "device", "threads", "input_size", "num_layers", "bidirectional",
+         "measure_loss", "measure_flush_denormal", "measure_tf32"]
 COLUMNS = ["threads", "comparison", "seq_len", "ratio", "ratio_lo", "ratio_hi", "interval_covers", "memory_ratio"]
+LENGTHS = ["threads", "comparison", "lengths", "faster_from", "slower_from", "longest", "ratio", "ratio_lo", "ratio_hi"]
 
 
 def labelled(p: pd.DataFrame) -> pd.DataFrame:
@@ -32,7 +34,7 @@ def labelled(p: pd.DataFrame) -> pd.DataFrame:
     p["diagonal"] = diagonal
     rnd = p["measure_round"].fillna(0) if "measure_round" in p else pd.Series(0, index=p.index)
     asked = p["measure_backend"] if "measure_backend" in p else pd.Series("auto", index=p.index)
-    key = ["path", *SHAPE, "threads"]
+    key = ["path", *SHAPE, *(c for c in (*GROUP, "chunk") if c in p and c not in SHAPE)]
     p = p.assign(_round=rnd, _native=(asked == "native").astype(int)).sort_values("_native", kind="mergesort")
     return p.drop_duplicates([*key, "_round"]).drop(columns=["_round", "_native"]).sort_index()
 
@@ -96,7 +98,7 @@ def lengths(r: pd.DataFrame) -> pd.DataFrame:
                      "faster_from": overtakes_from(d), "slower_from": overtakes_from(flipped),
                      "longest": int(last["seq_len"]), "ratio": last["ratio"], "ratio_lo": last["ratio_lo"],
                      "ratio_hi": last["ratio_hi"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=LENGTHS)
 
 
 def length_text(row) -> str:
@@ -138,10 +140,10 @@ def crossover(p: pd.DataFrame) -> List[tuple]:
         return []
     p = labelled(p)
     out = []
-    for k, g in p.groupby(GROUP, dropna=False):
+    for k, g in p.groupby([c for c in GROUP if c in p], dropna=False):
         if g["seq_len"].nunique() < 2 or not g["diagonal"].any():
             continue
         refs = references(g)
         r = ratios(g, refs)
         out.append((k, g, refs, r, lengths(r)))
-    return sorted(out, key=lambda o: (-o[1]["seq_len"].nunique(), o[0][4] if not np.isnan(o[0][4]) else 0))
+    return sorted(out, key=lambda o: (-o[1]["seq_len"].nunique(), int(o[1]["threads"].iloc[0])))

@@ -71,6 +71,7 @@ def continued(more: pd.DataFrame, key: tuple) -> dict:
     if g.empty:
         return {"continued_budget": np.nan, "continued_solved": np.nan, "continued_seeds": np.nan,
                 "continued_lo": np.nan, "continued_hi": np.nan, "continued_median": np.nan}
+    g = g.sort_values("budget").drop_duplicates("seed", keep="last")  # one run a seed: its longest
     k, n = int(g["solved"].sum()), int(g["seed"].nunique())
     lo, hi = wilson(k, n)
     med = median_steps(curves(g, ["cell"])[(key[1],)])[0]

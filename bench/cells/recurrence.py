@@ -281,11 +281,20 @@ def kernel_of(path: str) -> str:
 
 
 _COMPILED: Dict[Callable, Callable] = {}
+_COMPILED_THREADS: Dict[str, int] = {}
 
 
 def compiled(fn: Callable) -> Callable:
     """`torch.compile(fn)`, made once per function on first use (inductor generates C++ for the
-    CPU, so it needs the compiler `cpp` needs); symbolic shapes, so a new T does not recompile."""
+    CPU, so it needs the compiler `cpp` needs); symbolic shapes, so a new T does not recompile.
+    Inductor fixes the thread count in the code it generates and no guard checks it (pytorch
+    issue 167463), so when torch's thread count changes in a process (a rounds run measuring one
+    and two threads) every compiled function is compiled again."""
+    threads = torch.get_num_threads()
+    if _COMPILED_THREADS.get("n", threads) != threads:
+        torch._dynamo.reset()
+        _COMPILED.clear()
+    _COMPILED_THREADS["n"] = threads
     if fn not in _COMPILED:
         _COMPILED[fn] = torch.compile(fn, dynamic=True)
     return _COMPILED[fn]

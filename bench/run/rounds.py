@@ -10,7 +10,8 @@ is reversed every other round so that no side always runs first. A machine state
 seconds is shared by the two sides; one that lasts minutes differs between rounds, and the
 analysis' interval over rounds (analysis/reduce/ratios.py) covers it. A preset with `rounds: R` runs this
 way under `python -m bench.run.suite` too. Untimed points (not MeasureSpec.timed) are measured once,
-in round 1. Stored rounds are skipped, so an interrupted run resumes.
+in round 1. Stored rounds are skipped, so an interrupted run resumes; a group it stopped inside is
+measured whole again, so that no ratio divides sides timed in two runs.
 """
 from __future__ import annotations
 
@@ -28,14 +29,19 @@ SIDES = frozenset({"cell", "path", "scan", "chunk", "forget_gate", "forget_bias"
                    "threads_requested", "dtype", "measure_round"})
 
 
-def side_by_side(keyed: List[Tuple[List[str], dict]]) -> List[List[str]]:
-    """The points (overrides, resolved point) in measuring order: grouped by every key outside
-    SIDES, the groups in the order first met, each group's points in preset order."""
+def shape_groups(keyed: List[Tuple[List[str], dict]]) -> List[List[List[str]]]:
+    """The points (overrides, resolved point) grouped by every key outside SIDES: the groups in
+    the order first met, each group's points in preset order."""
     groups: dict = {}
     for overrides, point in keyed:
         shape = tuple(sorted((k, repr(v)) for k, v in point.items() if k not in SIDES))
         groups.setdefault(shape, []).append(overrides)
-    return [o for g in groups.values() for o in g]
+    return list(groups.values())
+
+
+def side_by_side(keyed: List[Tuple[List[str], dict]]) -> List[List[str]]:
+    """The points in measuring order: shape_groups, one group after the other."""
+    return [o for g in shape_groups(keyed) for o in g]
 
 
 def round_overrides(point: List[str], r: int, timed: bool) -> Optional[List[str]]:
@@ -53,6 +59,7 @@ def run(preset: str, rounds: int, extra: List[str]) -> int:
     from bench.config.schema import register_configs
     from bench.measures.registry import MEASURES
     from bench.run.runner import resolve, run_point
+    from bench.run.store import is_done, point_path
     from bench.run.suite import EXPERIMENTS, points
 
     register_configs()
@@ -64,19 +71,23 @@ def run(preset: str, rounds: int, extra: List[str]) -> int:
             return compose(config_name="config", overrides=[*overrides, *extra])
 
     # every point valid before the first is measured (a ConfigError: one line, exit 2)
-    pts = side_by_side([(p, resolve(compose_point(p)).point) for p in points(preset)])
-    timed = [MEASURES[compose_point(p).measure.name].timed for p in pts]
+    groups = shape_groups([(p, resolve(compose_point(p)).point) for p in points(preset)])
+    timed = {tuple(p): MEASURES[compose_point(p).measure.name].timed for g in groups for p in g}
     failed, start = 0, time.monotonic()
     for r in range(1, rounds + 1):
-        order = list(zip(pts, timed)) if r % 2 else list(zip(pts, timed))[::-1]
+        order = groups if r % 2 else [g[::-1] for g in groups[::-1]]
         t0, done = time.monotonic(), 0
-        for point, is_timed in order:
-            overrides = round_overrides(point, r, is_timed)
-            if overrides is None:
-                continue
-            status = run_point(compose_point(overrides), label=" ".join(overrides))
-            failed += status in ("failed", "oom")
-            done += 1
+        for group in order:
+            todo = [o for o in (round_overrides(p, r, timed[tuple(p)]) for p in group) if o is not None]
+            # a group an earlier run stopped inside (Ctrl-C, a time limit) is measured whole again,
+            # so that the sides of its ratios are timed together in this run
+            resolved = [resolve(compose_point(o)) for o in todo]
+            stored = [is_done(point_path(x.cfg.results_dir, x.chash)) for x in resolved]
+            again = ["force=true"] if any(stored) and not all(stored) else []
+            for overrides in todo:
+                status = run_point(compose_point([*overrides, *again]), label=" ".join(overrides))
+                failed += status in ("failed", "oom")
+                done += 1
         print(f"bench.run.rounds: {preset}: round {r}/{rounds}, {done} points, {time.monotonic() - t0:.0f} s",
               file=sys.stderr, flush=True)
     GlobalHydra.instance().clear()

@@ -74,8 +74,23 @@ def points(preset: str) -> List[List[str]]:
     return out
 
 
+def call(cmd: List[str]) -> int:
+    """Run a child to its end. On Ctrl-C the child (same process group) got the SIGINT too: wait
+    for it to say how many of its points are stored (subprocess.call would kill it after 0.25 s),
+    then end as interrupted."""
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        try:
+            proc.wait(timeout=60)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
+        raise
+
+
 def sweep(args: List[str]) -> int:
-    return subprocess.call([sys.executable, "-m", "bench", "-m", *args])
+    return call([sys.executable, "-m", "bench", "-m", *args])
 
 
 def run_selection(name: str, argv: List[str]) -> int:
@@ -114,8 +129,8 @@ def main(argv: List[str]) -> int:
         if load(preset).get("select"):
             rc = run_selection(preset, argv[1:])
         elif load(preset).get("rounds"):  # timed side by side: every point once a round, in one process
-            rc = subprocess.call([sys.executable, "-m", "bench.run.rounds", preset,
-                                  "--rounds", str(load(preset)["rounds"]), *argv[1:]])
+            rc = call([sys.executable, "-m", "bench.run.rounds", preset, "--rounds", str(load(preset)["rounds"]),
+                       *argv[1:]])
         else:
             rc = sweep([f"experiment={preset}", *argv[1:]])
         if rc == 2:  # refused before any work: the remaining presets would be refused too

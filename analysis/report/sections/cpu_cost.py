@@ -134,6 +134,8 @@ def per_token(p: pd.DataFrame, report, advice: list) -> List[str]:
     q = q.assign(us_per_token=q["median_step_ms"] * 1e3 / q["tokens"], working_set_mib=q["peak_mem_bytes"] / 2 ** 20)
     caches = {name: float(q[col].dropna().iloc[0]) for name, col in CACHES if col in q and q[col].notna().any()}
     g = growth_rows(q, caches)
+    if g.empty:  # no path with three lengths its keys tell apart (e.g. a cell's model.path variants)
+        return []
     q = by_config(q)
     g["crosses_cache"] = g["fits_from"] != g["fits_to"]
     shown = pd.DataFrame({"cell, backend": g["path"], "seq_len": g["from_seq_len"].astype(str) + " -> " + g["to_seq_len"].astype(str),

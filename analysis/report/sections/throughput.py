@@ -254,17 +254,20 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> tuple:
                                "seq_len from which the first side's interval lies wholly below 1 at that and every "
                                "longer length measured (faster_from), or the second's (slower_from)",
                                shown=shown[["threads", "comparison", "lengths", "verdict", "at_longest"]]))
-    k, g = groups[0][0], groups[0][1]
+    g = groups[0][1]
+    first = g.iloc[0]
+    device = str(first["device_name"]) if "device_name" in g else str(first["device"])
+    threads = int(first["threads"])
     against = lengths[lengths["comparison"].str.endswith(refs.get("lstm", "-")) & lengths["faster_from"].notna()
-                      & (lengths["threads"] == k[4])]
+                      & (lengths["threads"] == threads)]
     cells = sorted(set(" ".join(c.split()[:2]) for c in against["comparison"]))
     title = f"{', '.join(cells)} overtake the fused LSTM" if cells else "no diagonal cell's path overtakes the fused LSTM"
-    md.insert(0, crossover_figure(by_config(g), report, f"{title} ({k[3]}, {k[2]}, {k[4]:.0f} thread)",
-                                  f"step time and memory against seq_len, hidden {k[0]}, batch {k[1]}, {k[2]}, "
-                                  f"{k[4]:.0f} thread: colour = cell, line = path (solid: fused kernel; dotted: "
-                                  "native loop of torch.nn; dashed: the cell's own sequential loop; dash-dot: "
-                                  "parallel scan; the finer dashes: the linear-space kernels fused_loop, "
-                                  "chunked, cpp, compiled)"))
+    md.insert(0, crossover_figure(by_config(g), report, f"{title} ({device}, {first['dtype']}, {threads} thread)",
+                                  f"step time and memory against seq_len, hidden {first['hidden_size']}, batch "
+                                  f"{first['batch_size']}, {first['dtype']}, {threads} thread: colour = cell, line = "
+                                  "path (solid: fused kernel; dotted: native loop of torch.nn; dashed: the cell's own "
+                                  "sequential loop; dash-dot: parallel scan; the finer dashes: the linear-space "
+                                  "kernels fused_loop, chunked, cpp, compiled)"))
     ev = [crossover_evidence(r, refs, len(groups) > 1) for _, _, refs, r, _ in groups]
     merged = {c: pd.concat([e[c] for e in ev if c in e], ignore_index=True) for c in ("scan", "fastest")
               if any(c in e for e in ev)}
