@@ -5,11 +5,12 @@ sides timed alternately (docs/architecture.md, "Ratios timed side by side").
 Round r measures every point of the preset once, with `measure.round=r` (a key of the point: each
 round is its own record); torch stays loaded between points. Within a round the points that a
 ratio compares (the same shape, differing only in a SIDES key: cell, path, backend, threads, ...)
-run back to back, so the two sides of every ratio are timed seconds apart, not minutes; the order
-is reversed every other round so that no side always runs first. A machine state that lasts
-seconds is shared by the two sides; one that lasts minutes differs between rounds, and the
-analysis' interval over rounds (analysis/reduce/ratios.py) covers it. A preset with `rounds: R` runs this
-way under `python -m bench.run.suite` too. Untimed points (not MeasureSpec.timed) are measured once,
+run together, one group after the other, so that the two sides of every ratio are timed within one
+group (seconds apart at short lengths, a few minutes within the largest group, not the whole
+round); the order is reversed every other round so that no side always runs first. A machine
+state that outlasts a group differs between rounds, and the analysis' interval over rounds
+(analysis/reduce/ratios.py) covers it. A preset with `rounds: R` runs this way under
+`python -m bench.run.suite` too. Untimed points (not MeasureSpec.timed) are measured once,
 in round 1. Stored rounds are skipped, so an interrupted run resumes; a group it stopped inside is
 measured whole again, so that no ratio divides sides timed in two runs.
 """

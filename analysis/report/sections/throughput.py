@@ -243,7 +243,7 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> tuple:
     refs = groups[0][2]
     md = [report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len and thread count (below 1: "
                        "the first is faster), with the 95% interval [ratio_lo, ratio_hi] (interval_covers: over "
-                       "interleaved rounds, the two sides timed back to back in each, or one run's "
+                       "interleaved rounds, the two sides timed in one group of each round, or one run's "
                        "repetitions); memory_ratio: measured peak memory, first over second; the torch.nn cells "
                        f"on their fastest backend here ({', '.join(refs.values())})")]
     if not lengths.empty:
