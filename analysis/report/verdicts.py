@@ -135,14 +135,15 @@ def judge_solved(frame: pd.DataFrame) -> Verdict:
             continue
         ra, rb = ra.iloc[0], rb.iloc[0]
         holds = ra["lo"] > rb["hi"]
-        figure = (f"solved {ra['name']} {int(ra['solved'])}/{int(ra['seeds'])} [{ra['lo']:.2f}, {ra['hi']:.2f}] vs "
+        figure = (f"{scope}: solved {ra['name']} {int(ra['solved'])}/{int(ra['seeds'])} [{ra['lo']:.2f}, {ra['hi']:.2f}] vs "
                   f"{rb['name']} {int(rb['solved'])}/{int(rb['seeds'])} [{rb['lo']:.2f}, {rb['hi']:.2f}]")
         if not bool(g["budget_ok"].all()):
             figure += " (budget shorter than the rule asks)"
         later = [f"{x['cell_role']} {x['continued']}" for _, x in g.iterrows() if x.get("continued", "-") not in ("-", None)]
         if later:  # what the unsolved runs did when continued past the budget (not part of the rule)
             figure += f"; continued past the budget, {'; '.join(later)}"
-        why = "" if holds else ("the RNN solves as often" if ra["lo"] <= rb["hi"] else "")
+        why = "" if holds else ("the RNN solves as often" if rb["solved"] / rb["seeds"] >= ra["solved"] / ra["seeds"]
+                                else "the intervals overlap")
         findings.append(Finding(scope, bool(holds), figure, why))
     return combine(findings)
 
