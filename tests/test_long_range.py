@@ -97,7 +97,8 @@ def test_adding_hs97_follows_the_paper():
     assert y.min() >= 0 and y.max() <= 1
 
 
-@pytest.mark.parametrize("task", ["adding", "copy", "adding_hs97", "parity", "selective_copy"])
+@pytest.mark.parametrize("task", ["adding", "copy", "adding_hs97", pytest.param("parity", marks=pytest.mark.slow),
+                                  "selective_copy"])
 def test_long_range_point_rows(make_cfg, tmp_path, task):
     cfg = make_cfg(["measure=long_range", f"measure.task={task}", "model.hidden_size=8",
                     "data.batch_size=8", "data.seq_len=24", "measure.steps=20", "measure.eval_every=10",

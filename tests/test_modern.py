@@ -189,6 +189,7 @@ def test_lru_ring_initialisation():
         LRU(2, 4, r_min=0.9, r_max=1.0)
 
 
+@pytest.mark.slow  # 400 steps of float64 profiles per cell; the LRU's exact case below stays in `make test`
 @pytest.mark.parametrize("cell", DIAGONAL)
 def test_gate_theory_is_exact_for_a_diagonal_recurrence(cell):
     """d h_t / d h_{t-1} = diag(a_t): far from the readout the slowest unit's product of a_t

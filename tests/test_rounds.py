@@ -103,6 +103,7 @@ def test_the_sides_of_a_ratio_are_measured_back_to_back():
     assert side_by_side(keyed)[-1] == ["c=lstm", "T=16", "H=128"]
 
 
+@pytest.mark.slow
 def test_the_crossover_is_measured_length_by_length():
     """The crossover preset: every point at one length runs before any point of the next, and
     each length's group holds the fused LSTM and every diagonal path (the sides its ratios divide)."""

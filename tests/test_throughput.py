@@ -151,8 +151,8 @@ def _profiled_peak(cell, native, T):
         return profile_step(step).cpu_alloc_peak_bytes
 
 
-@pytest.mark.parametrize("cell,backend", [("rnn", "native"), ("gru", "native"), ("lstm", "native"),
-                                          ("lstm", "onednn")])
+@pytest.mark.parametrize("cell,backend", [("rnn", "native")] + [  # the rest: seconds each (make test-slow)
+    pytest.param(c, b, marks=pytest.mark.slow) for c, b in [("gru", "native"), ("lstm", "native"), ("lstm", "onednn")]])
 def test_cpu_memory_follows_the_allocator(make_cfg, tmp_path, cell, backend):
     """The recorded CPU figure is the allocator's: it grows with seq_len as the profiler's
     reading does, and ranks native below oneDNN for the LSTM (the old saved-tensor model put
@@ -171,6 +171,7 @@ def test_cpu_memory_follows_the_allocator(make_cfg, tmp_path, cell, backend):
     assert recorded[40] > 1.5 * recorded[20]
 
 
+@pytest.mark.slow
 def test_native_lstm_holds_less_than_onednn():
     if not torch.backends.mkldnn.is_available():
         pytest.skip("no oneDNN in this torch build")
