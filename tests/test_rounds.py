@@ -62,6 +62,15 @@ def test_a_ratio_that_moves_between_rounds_gets_a_wide_interval():
     assert lo < 1.9 and hi > 2.1 and lo < ratio < hi
 
 
+def test_rounds_left_out_as_noisy_never_turn_into_a_pooled_ratio():
+    """Five rounds, three of one side's flagged noisy (and left out): two common rounds cannot
+    give an interval over rounds, and pooling the rest would divide points timed rounds apart."""
+    rows = [(r, c, [10.0 * (1 + (c == "lstm")), 10.1, 9.9]) for r in range(1, 6) for c in ("rnn", "lstm")]
+    quiet = [x for x in rows if not (x[1] == "lstm" and x[0] in (2, 3, 5))]
+    assert ratio_rows(frame(quiet), "cell", "lstm", "rnn", ["hidden_size"]).empty
+    assert ratio_rows(frame(rows), "cell", "lstm", "rnn", ["hidden_size"])["interval_covers"].iloc[0] == "rounds"
+
+
 def test_without_rounds_the_interval_is_labelled_as_one_run():
     rows = [(None, "rnn", [10.0, 10.1, 9.9]), (None, "lstm", [20.0, 20.2, 19.8])]
     out = ratio_rows(frame(rows), "cell", "lstm", "rnn", ["hidden_size"])

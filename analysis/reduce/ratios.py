@@ -83,6 +83,10 @@ def ratio_rows(p: pd.DataFrame, key: str, num, den, keys: List[str] = None) -> p
         if len(common) >= MIN_ROUNDS:
             ratio, lo, hi = interleaved_ratio([(np.asarray(rb[r]), np.asarray(ra[r])) for r in common])
             covers, n = "rounds", len(common)
+        elif set(ra.index) | set(rb.index) != {0}:
+            # measured in rounds, but too few rounds hold both sides (the rest left out as noisy):
+            # no ratio, rather than one dividing points timed in different rounds
+            continue
         else:
             ta, tb = np.concatenate(list(ra)), np.concatenate(list(rb))
             ratio, lo, hi = repetition_ratio(ta, tb)
