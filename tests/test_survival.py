@@ -50,3 +50,13 @@ def test_budget_check_flips_at_twice_the_slowest_median():
     check = budget_check({"lstm": 2600.0, "gru": 700.0}, 5000)
     assert not check["long_enough"] and check["slowest"] == "lstm" and "too short" in check["why"]
     assert not budget_check({"rnn": math.nan}, 5000)["long_enough"]
+
+
+def test_the_median_is_where_the_fraction_reaches_one_half_despite_rounding():
+    """Ten runs solving 2, 1, 1, 1 at steps 100..400: S = 8/10 * 7/8 * 6/7 * 5/6 is one half exactly,
+    0.5000000000000001 in floating point; the median is 400, not the next event at 500."""
+    steps = np.array([100, 100, 200, 300, 400, 500, 600, 0, 0, 0], float)
+    solved = np.array([True] * 7 + [False] * 3)
+    curve = kaplan_meier(steps, solved, np.full(10, 1000))
+    assert curve.set_index("step").loc[400, "solved_fraction"] != 0.5  # the rounding this guards against
+    assert median_steps(curve)[0] == 400

@@ -20,7 +20,8 @@ def test_decay_claims_flip_with_the_intervals(key):
     judge = BY_KEY[key].judge
     assert judge(decay_rows((-0.1, -0.09), (-0.3, -0.2))).verdict == "supported"
     assert judge(decay_rows((-0.3, -0.2), (-0.1, -0.09))).verdict == "contradicted"
-    assert judge(decay_rows((-0.2, -0.1), (-0.15, -0.05))).verdict == "contradicted"  # overlap: cannot tell
+    overlap = judge(decay_rows((-0.2, -0.1), (-0.15, -0.05)))  # cannot tell: neither for nor against
+    assert overlap.verdict == "mixed" and "cannot tell" in overlap.scope and "holds in 0 of 1" in overlap.scope
     both = pd.concat([decay_rows((-0.1, -0.09), (-0.3, -0.2), "T=25"), decay_rows((-0.3, -0.2), (-0.1, -0.09), "T=800")])
     v = judge(both)
     assert v.verdict == "mixed" and "holds in 1 of 2: T=25" in v.scope and "Does not hold in: T=800" in v.scope
@@ -37,8 +38,11 @@ def solved_rows(lstm, rnn, budget_ok=True):
 def test_solved_claims_need_intervals_that_do_not_overlap(key):
     judge = BY_KEY[key].judge
     assert judge(solved_rows(10, 0)).verdict == "supported"
-    assert judge(solved_rows(10, 10)).verdict == "contradicted"
-    assert judge(solved_rows(7, 3)).verdict == "contradicted"  # 0.70 [0.40, 0.89] vs 0.30 [0.11, 0.60]
+    assert judge(solved_rows(10, 10)).verdict == "contradicted"  # the RNN's interval wholly above 1/2
+    assert judge(solved_rows(0, 0)).verdict == "contradicted"    # the LSTM's wholly below 1/2
+    for lstm, rnn in ((7, 3), (10, 7)):  # 0.70 [0.40, 0.89] vs 0.30 [0.11, 0.60]; 1.00 [0.72, 1.00] vs 0.70 [0.40, 0.89]
+        v = judge(solved_rows(lstm, rnn))
+        assert v.verdict == "mixed" and "cannot tell in: adding, lag 200 (the intervals overlap)" in v.scope
     assert "budget shorter" in judge(solved_rows(10, 0, budget_ok=False)).figure
 
 
@@ -49,7 +53,9 @@ def ratio_rows(*ratios, covers="rounds"):
 
 def test_ratio_claims_flip_at_their_thresholds():
     assert BY_KEY["slower"].judge(ratio_rows((3.0, 2.8, 3.2))).verdict == "supported"
-    assert BY_KEY["slower"].judge(ratio_rows((1.0, 0.95, 1.05))).verdict == "contradicted"
+    assert BY_KEY["slower"].judge(ratio_rows((0.9, 0.85, 0.95))).verdict == "contradicted"
+    straddles = BY_KEY["slower"].judge(ratio_rows((1.0, 0.95, 1.05)))  # neither for nor against
+    assert straddles.verdict == "mixed" and "straddles the threshold" in straddles.scope
     assert BY_KEY["slower"].judge(ratio_rows((3.0, 2.8, 3.2), (0.98, 0.9, 1.02))).verdict == "mixed"
     assert BY_KEY["bidir"].judge(ratio_rows((2.0, 1.9, 2.1))).verdict == "supported"
     assert BY_KEY["bidir"].judge(ratio_rows((3.7, 3.5, 3.9))).verdict == "contradicted"

@@ -136,10 +136,12 @@ def fair(report: Path) -> str:
     steps = [f"> {r.budget}" if pd.isna(r.median_steps) else f"{r.median_steps:.0f}" for r in f.itertuples()]
     return md(pd.DataFrame({
         "protocol": f["protocol"].str.split(":").str[0], "lag": f["seq_len"], "cell": f["cell"],
-        "recipe (tuning seeds)": f["recipe"] + f["on_edge"].map({True: " (edge of grid)", False: ""}),
-        "solved, reported seeds [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.lo:.2f}, {r.hi:.2f}]" for r in f.itertuples()],
+        "recipe (tuning seeds)": f["recipe"] + f["on_edge"].map({True: " (edge of grid)", False: ""})
+        + f["by_solve"].map({True: "", False: " (no tuning seed solved: chosen on validation loss)"}),
+        "solved, reported seeds [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.lo:.2f}, {r.hi:.2f}]"
+                                                + (f"; {r.diverged} diverged" if r.diverged else "") for r in f.itertuples()],
         "median steps to solve": steps, "budget": f["budget"],
-        "the same seeds continued past the budget": [continued_text(r) for r in f.itertuples()]})) + figure(
+        "unsolved seeds continued past the budget": [continued_text(r) for r in f.itertuples()]})) + figure(
         report, "long_range_survival", "solved fraction against training steps")
 
 

@@ -61,7 +61,7 @@ def median_steps(curve: pd.DataFrame) -> Tuple[float, float, float]:
     reading of the band). NaN where never reached within the observed steps (the median is then
     beyond the budget); an upper bound never reached is inf."""
     def first(col: str) -> float:
-        hit = curve.loc[curve[col] >= 0.5, "step"]
+        hit = curve.loc[curve[col] >= 0.5 - 1e-9, "step"]  # S = 0.5000000000000001 is one half
         return float(hit.iloc[0]) if len(hit) else math.nan
     med, lo, hi = first("solved_fraction"), first("hi"), first("lo")
     if math.isnan(hi) and not math.isnan(med):

@@ -1,12 +1,13 @@
 """Verdicts: each claim judged by a stated rule from the evidence the sections reduce.
 
 A claim's rule turns its evidence (a small frame, one row per configuration the store measured)
-into findings: per configuration, whether the claim holds there (True), does not (False), with the
-figure behind it and its interval. The verdict combines them: `supported` where it holds in every
-configuration measured, `contradicted` where it holds in none, `mixed` (naming where it holds and
-where not) otherwise, `not measured` without evidence. A configuration whose interval cannot tell
-(it straddles the rule's threshold) counts as not holding: the claim says more than that
-configuration shows. Tests (tests/test_verdicts.py) flip every verdict by flipping its evidence.
+into findings: per configuration, whether the claim holds there (True), the evidence is against it
+(False), or the interval cannot tell (None: it straddles the rule's threshold), with the figure
+behind it and its interval. The verdict combines them: `supported` where it holds in every
+configuration measured, `contradicted` where the evidence is against it in every one, `mixed`
+otherwise (naming where it holds, where not, and where the evidence cannot tell), `not measured`
+without evidence. An undecided configuration never counts for the claim, nor against it.
+Tests (tests/test_verdicts.py) flip every verdict by flipping its evidence.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ VERDICTS = ("supported", "contradicted", "mixed", "not measured")
 @dataclass(frozen=True)
 class Finding:
     scope: str            # the configuration in words
-    holds: bool
+    holds: Optional[bool]  # True: holds; False: the evidence is against it; None: cannot tell
     figure: str           # the number behind it, with its interval
     why: str = ""         # where it does not hold: what the interval shows instead
 
@@ -39,18 +40,23 @@ def combine(findings: List[Finding], headline: Optional[Finding] = None) -> Verd
     """supported / contradicted / mixed from per-configuration findings."""
     if not findings:
         return Verdict("not measured", "-", "-")
-    held = [f for f in findings if f.holds]
+    held = [f for f in findings if f.holds is True]
+    against = [f for f in findings if f.holds is False]
+    open_ = [f for f in findings if f.holds is None]
     head = headline or findings[-1]
     names = "; ".join(f.scope for f in findings)
     if len(held) == len(findings):
         verdict, scope = "supported", f"holds in every configuration measured ({names})"
-    elif not held:
+    elif len(against) == len(findings):
         verdict, scope = "contradicted", f"holds in none of the configurations measured ({names})"
     else:
-        not_held = [f for f in findings if not f.holds]
         verdict = "mixed"
-        scope = (f"holds in {len(held)} of {len(findings)}: {'; '.join(f.scope for f in held)}. "
-                 f"Does not hold in: {'; '.join(f.scope for f in not_held)}")
+        parts = [f"holds in {len(held)} of {len(findings)}" + (f": {'; '.join(f.scope for f in held)}" if held else "")]
+        if against:
+            parts.append(f"Does not hold in: {'; '.join(f.scope + (f' ({f.why})' if f.why else '') for f in against)}")
+        if open_:
+            parts.append(f"The evidence cannot tell in: {'; '.join(f.scope + (f' ({f.why})' if f.why else '') for f in open_)}")
+        scope = ". ".join(parts)
     return Verdict(verdict, head.figure, scope, tuple(findings))
 
 
@@ -111,7 +117,7 @@ def judge_pairs(frame: pd.DataFrame, a: str, b: str, label: str, hold: str = "sl
         cmp = slower_decay(ra, rb)
         figure = f"half-life {ra['name']} {ra['half_life']} vs {rb['name']} {rb['half_life']} steps"
         why = "" if cmp else ("the intervals overlap" if cmp is None else f"{rb['name']} reaches further")
-        findings.append(Finding(scope, bool(cmp), figure, why))
+        findings.append(Finding(scope, cmp, figure, why))
     return combine(findings)
 
 
@@ -124,28 +130,38 @@ def judge_init(frame: pd.DataFrame) -> Verdict:
 
 
 def judge_solved(frame: pd.DataFrame) -> Verdict:
-    """Per configuration: the LSTM's solved fraction's Wilson interval wholly above the RNN's
-    (frame rows: scope, cell_role, solved, seeds, lo, hi, name, budget_ok)."""
+    """Per configuration: holds where the LSTM's solved fraction's Wilson interval lies wholly above
+    the RNN's; against it where the RNN's interval lies wholly above 1/2 (it solves the lag in most
+    seeds) or the LSTM's wholly below; undecided otherwise (frame rows: scope, cell_role, solved,
+    seeds, lo, hi, name, budget_ok)."""
     if frame is None or frame.empty:
         return Verdict("not measured", "-", "-")
-    findings = []
+    findings, short = [], []
     for scope, g in frame.groupby("scope", sort=False):
         ra, rb = g[g["cell_role"] == "lstm"], g[g["cell_role"] == "rnn"]
         if ra.empty or rb.empty:
             continue
         ra, rb = ra.iloc[0], rb.iloc[0]
-        holds = ra["lo"] > rb["hi"]
-        figure = (f"{scope}: solved {ra['name']} {int(ra['solved'])}/{int(ra['seeds'])} [{ra['lo']:.2f}, {ra['hi']:.2f}] vs "
-                  f"{rb['name']} {int(rb['solved'])}/{int(rb['seeds'])} [{rb['lo']:.2f}, {rb['hi']:.2f}]")
+        holds = True if ra["lo"] > rb["hi"] else False if (rb["lo"] > 0.5 or ra["hi"] < 0.5) else None
+        counts = (f"{int(ra['solved'])}/{int(ra['seeds'])} [{ra['lo']:.2f}, {ra['hi']:.2f}] vs {rb['name'].split(' ')[0]} "
+                  f"{int(rb['solved'])}/{int(rb['seeds'])} [{rb['lo']:.2f}, {rb['hi']:.2f}]")
+        figure = f"{scope}: solved {ra['name']} " + counts.replace(f"vs {rb['name'].split(' ')[0]}", f"vs {rb['name']}", 1)
+        lag = g["lag"].iloc[0] if "lag" in g else scope
+        brief = f"lag {lag}: lstm {counts}"
         if not bool(g["budget_ok"].all()):
             figure += " (budget shorter than the rule asks)"
-        later = [f"{x['cell_role']} {x['continued']}" for _, x in g.iterrows() if x.get("continued", "-") not in ("-", None)]
-        if later:  # what the unsolved runs did when continued past the budget (not part of the rule)
-            figure += f"; continued past the budget, {'; '.join(later)}"
-        why = "" if holds else ("the RNN solves as often" if rb["solved"] / rb["seeds"] >= ra["solved"] / ra["seeds"]
-                                else "the intervals overlap")
-        findings.append(Finding(scope, bool(holds), figure, why))
-    return combine(findings)
+            brief += " (budget shorter than the rule asks)"
+        went_on = [x for _, x in g.iterrows() if x.get("continued", "-") not in ("-", None)]
+        if went_on:  # what the unsolved runs did when continued past the budget (not part of the rule)
+            figure += f"; continued past the budget: {'; '.join(x['cell_role'] + ', ' + x['continued'] for x in went_on)}"
+            brief += "; " + "; ".join(f"{x['cell_role']}, {x.get('continued_brief', x['continued'])}" for x in went_on)
+        short.append(brief)
+        why = ("" if holds else "the intervals overlap" if holds is None else
+               "the RNN solves it in most seeds" if rb["lo"] > 0.5 else "the LSTM does not solve it in most seeds")
+        findings.append(Finding(scope, holds, figure, why))
+    budgets = sorted({int(b) for b in frame["budget"]}) if "budget" in frame else []
+    within = f"within {', '.join(map(str, budgets))} steps: " if budgets else ""
+    return combine(findings, Finding("every lag", None, within + ". ".join(short)) if findings else None)
 
 
 def judge_ratio(frame: pd.DataFrame, low: float, high: float = math.inf) -> Verdict:
@@ -155,9 +171,11 @@ def judge_ratio(frame: pd.DataFrame, low: float, high: float = math.inf) -> Verd
         return Verdict("not measured", "-", "-")
     findings, headline = [], None
     for r in frame.itertuples():
-        holds = r.ratio_lo > low and r.ratio_hi < high
+        holds = (True if r.ratio_lo > low and r.ratio_hi < high else
+                 False if r.ratio_hi < low or r.ratio_lo > high else None)
         covers = "over interleaved rounds" if r.interval_covers == "rounds" else "one run's repetitions only"
-        f = Finding(r.scope, bool(holds), f"{r.ratio:.2f}x [{r.ratio_lo:.2f}, {r.ratio_hi:.2f}] ({covers})")
+        f = Finding(r.scope, holds, f"{r.ratio:.2f}x [{r.ratio_lo:.2f}, {r.ratio_hi:.2f}] ({covers})",
+                    "" if holds is not None else "the interval straddles the threshold")
         findings.append(f)
         if getattr(r, "headline", False):
             headline = f
@@ -207,10 +225,11 @@ CLAIMS: List[Claim] = [
           "slower than the best-init RNN's (best: the slowest decay over the inits measured)", "classic",
           "gradients_init", judge_init),
     Claim("long_lag", "On the adding problem, within the same step budget, an LSTM solves lags that a "
-          "plain RNN does not (PyTorch's default init, equal hidden size; protocol A)", "per lag, the LSTM's "
-          "solved fraction over 10 reported seeds (95% Wilson) lies wholly above the RNN's, each at its "
-          "learning rate chosen on tuning seeds; a run not solved within the budget is not solved, which "
-          "says nothing of longer training", "fair", "long_range_fair", judge_solved,
+          "plain RNN does not (PyTorch's default init, equal hidden size; protocol A)", "per lag, holds where the "
+          "LSTM's solved fraction over 10 reported seeds (95% Wilson) lies wholly above the RNN's, each at "
+          "its learning rate chosen on tuning seeds; against it where the RNN's interval lies wholly above "
+          "1/2 (it solves the lag in most seeds) or the LSTM's wholly below; undecided otherwise. A run not "
+          "solved within the budget is not solved, which says nothing of longer training", "fair", "long_range_fair", judge_solved,
           tutorial="LSTM learns long-range dependencies that a plain RNN cannot"),
     Claim("fair", "...and against a well-initialised RNN of equal parameter count (protocol B)",
           "as for protocol A, with each cell's init and learning rate chosen on tuning seeds", "fair",

@@ -90,10 +90,11 @@ def fair_digest(table: pd.DataFrame, checks: pd.DataFrame, report) -> str:
         "protocol": table["protocol"].str.split(":").str[0], "lag": table["seq_len"], "cell": table["cell"],
         "recipe (chosen on tuning seeds)": table["recipe"] + np.where(table["on_edge"], " (edge of grid)", "")
         + np.where(~table["by_solve"], " (no tuning seed solved)", ""),
-        "solved [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.lo:.2f}, {r.hi:.2f}]" for r in table.itertuples()],
+        "solved [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.lo:.2f}, {r.hi:.2f}]"
+                                + (f"; {r.diverged} diverged" if r.diverged else "") for r in table.itertuples()],
         "median steps to solve [95%]": [steps_text(r) for r in table.itertuples()],
         "unsolved: final MSE, clipped, far/near gradient": [unsolved_text(r) for r in table.itertuples()],
-        "the same seeds continued past the budget": [continued_text(r) for r in table.itertuples()]})
+        "unsolved seeds continued past the budget": [continued_text(r) for r in table.itertuples()]})
     lines = [f"- protocol {c.protocol.split(':')[0]}, {c.task} lag {int(c.seq_len)}: {c.why}" for c in checks.itertuples()]
     return (report.table("fair_comparison", table, "the fair comparison under nested selection: per "
                          "protocol, lag and cell, the recipe chosen on tuning seeds and its reported seeds",
