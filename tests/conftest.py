@@ -42,13 +42,22 @@ def run_cli(args: List[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> su
                           capture_output=True, timeout=timeout, **kw)
 
 
+def sigint_as_at_a_terminal() -> None:
+    """preexec_fn for a child that is to be Ctrl-C'd: SIGINT back to its default. A command run in
+    the background of a non-interactive shell (`bash .ci/run &`) inherits SIGINT ignored, and
+    Python leaves an ignored SIGINT ignored, so the child would never see the key press."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_after_first_record(args: List[str], store: Path) -> Tuple[int, str]:
     """Run `python -m <args>` in its own process group, press Ctrl-C (SIGINT to the group, as a
     terminal does) once a first record is in `store`; (exit code, stderr)."""
     import signal
     import time
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=sigint_as_at_a_terminal)
     deadline = time.time() + 120
     while time.time() < deadline and not any(store.glob("*.parquet")) and proc.poll() is None:
         time.sleep(0.02)

@@ -14,7 +14,7 @@ import pytest
 from bench.config.errors import ConfigError
 from bench.run.cli import preflight
 from bench.run.runner import resolve
-from tests.conftest import ROOT, interrupt_after_first_record, run_cli, run_main
+from tests.conftest import ROOT, interrupt_after_first_record, run_cli, run_main, sigint_as_at_a_terminal
 
 TINY = ["model.hidden_size=8", "data.batch_size=4", "model.input_size=4", "data.seq_len=10", "progress=false"]
 
@@ -158,7 +158,8 @@ def test_ctrl_c_says_how_many_points_are_stored_and_that_the_command_resumes(tmp
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "bench", "-m", "model.cell=rnn,lstm,gru", "data.seq_len=10,20,30,40,50,60",
            *TINY[:3], "progress=false", f"results_dir={store}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_at_a_terminal)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(store.glob("*.parquet"))) < 2:
         time.sleep(0.05)
