@@ -53,36 +53,40 @@ def fair_table(r: pd.DataFrame) -> pd.DataFrame:
                         "measure_lr": first["measure_lr"], "hidden_size": first["hidden_size"],
                         "seeds": n, "solved": k, "lo": w_lo, "hi": w_hi,
                         "median_steps": med, "median_lo": lo, "median_hi": hi, "budget": int(g["budget"].max()),
-                        "diverged": int(g["diverged"].sum()),
+                        "diverged": int(unsolved["diverged"].sum()),  # solved first, blown up later: solved
                         "unsolved_final_loss": unsolved["final_test_loss"].median() if len(unsolved) else np.nan,
                         "unsolved_clipped": unsolved["clipped_fraction"].median() if len(unsolved) else np.nan,
                         "unsolved_far_near": unsolved["trained_far_near"].median()
                         if len(unsolved) and "trained_far_near" in unsolved else np.nan,
                         "on_edge": bool(first.get("on_edge", False)), "by_solve": bool(first.get("by_solve", False)),
                         "tuning_seeds": int(first.get("tuning_seeds", 0)),
-                        **continued(more, key, set(unsolved["seed"]))})
+                        **continued(more, key, g)})
     return pd.DataFrame(out)
 
 
-def continued(more: pd.DataFrame, key: tuple, unsolved: set) -> dict:
-    """The group's reported seeds unsolved within the budget (`unsolved`), continued past it
+def continued(more: pd.DataFrame, key: tuple, reported: pd.DataFrame) -> dict:
+    """The group's reported seeds unsolved within the budget, continued past it
     (analysis/select.py::continued_runs; a seed solved within the budget and run again only
     repeats its run, so it is not counted): the longer budget, how many of them solved within it
-    (95% Wilson), their median steps to solve and how many had diverged; NaN where the store
-    continued none."""
+    (95% Wilson), their median steps to solve and how many had diverged; and the whole cell's
+    median steps to solve over all its reported seeds with the unsolved ones continued
+    (`continued_cell_median`, what the budget check reads); NaN where the store continued none."""
+    unsolved = set(reported.loc[~reported["solved"].astype(bool), "seed"])
     g = more[np.logical_and.reduce([more[c] == v for c, v in zip(GROUP, key)])] if len(more) else more
     g = g[g["seed"].isin(unsolved)] if len(g) else g
     if g.empty:
         return {"continued_budget": np.nan, "continued_solved": np.nan, "continued_seeds": np.nan,
                 "continued_lo": np.nan, "continued_hi": np.nan, "continued_median": np.nan,
-                "continued_diverged": np.nan}
+                "continued_diverged": np.nan, "continued_cell_median": np.nan}
     g = g.sort_values("budget").drop_duplicates("seed", keep="last")  # one run a seed: its longest
     k, n = int(g["solved"].sum()), int(g["seed"].nunique())
     lo, hi = wilson(k, n)
     med = median_steps(curves(g, ["cell"])[(key[1],)])[0]
+    whole = pd.concat([reported[~reported["seed"].isin(g["seed"])], g], ignore_index=True)
     return {"continued_budget": int(g["budget"].max()), "continued_solved": k, "continued_seeds": n,
             "continued_lo": lo, "continued_hi": hi, "continued_median": med,
-            "continued_diverged": int(g["diverged"].sum())}
+            "continued_diverged": int((g["diverged"].astype(bool) & ~g["solved"].astype(bool)).sum()),
+            "continued_cell_median": median_steps(curves(whole, ["cell"])[(key[1],)])[0]}
 
 
 def continued_text(r, brief: bool = False) -> str:
@@ -106,8 +110,8 @@ def budget_checks(table: pd.DataFrame) -> pd.DataFrame:
     for (proto, task, T), g in table.groupby(["protocol", "task", "seq_len"], sort=True):
         # a cell that solves only when continued past the budget counts with that median: the
         # budget is then short for it, which is what the check is for
-        medians = {row.cell: (row.continued_median if pd.isna(row.median_steps)
-                              and pd.notna(getattr(row, "continued_median", np.nan)) else row.median_steps)
+        medians = {row.cell: (row.continued_cell_median if pd.isna(row.median_steps)
+                              and pd.notna(getattr(row, "continued_cell_median", np.nan)) else row.median_steps)
                    for row in g.itertuples()}
         check = budget_check(medians, float(g["budget"].max()))
         if check["slowest"] is not None and pd.isna(g.loc[g["cell"] == check["slowest"], "median_steps"]).all():

@@ -32,7 +32,7 @@ def scorecard(results: List[SectionResult], report: Report) -> str:
         label = " (by construction: a consistency check)" if row.by_construction else ""
         lines.append(f"| {row.statement}{label} | **{row.verdict}** | {row.figure} | {where} |")
     rules = [f"{i}. **{row.claim}**: {row.rule}." for i, row in enumerate(card.itertuples(), start=1)]
-    return "\n".join(lines + ["", "Rules (a configuration whose interval cannot decide counts as not holding):",
+    return "\n".join(lines + ["", "Rules (a configuration whose interval cannot decide counts neither for the claim nor against it):",
                               "", *rules])
 
 

@@ -206,7 +206,8 @@ def judge_findings(frame: pd.DataFrame) -> Verdict:
     """Evidence already reduced to findings by its section (rows: scope, holds, figure)."""
     if frame is None or frame.empty:
         return Verdict("not measured", "-", "-")
-    return combine([Finding(r.scope, bool(r.holds), r.figure) for r in frame.itertuples()])
+    return combine([Finding(r.scope, None if pd.isna(r.holds) else bool(r.holds), r.figure,
+                            "the intervals overlap" if pd.isna(r.holds) else "") for r in frame.itertuples()])
 
 
 # --- the claims, in scorecard order ----------------------------------------------------------

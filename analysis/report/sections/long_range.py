@@ -193,7 +193,8 @@ def success_digest(success: pd.DataFrame, report) -> str:
                                                      zip(success["diverged"], success["diverged_steps"])])
     return report.table("long_range_success", success, "solved fraction over seeds per cell and "
                            "lag, with its 95% Wilson interval (csv: solved_lo, solved_hi); a diverged "
-                           "seed (its training loss went non-finite) counts as unsolved", shown=shown)
+                           "seed (its loss went non-finite, or stayed blown up to its end) counts as unsolved "
+                           "unless it had solved first", shown=shown)
 
 
 def loss_vs_lag_figure(r: pd.DataFrame, report) -> str:

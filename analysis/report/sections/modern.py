@@ -101,7 +101,7 @@ def selective_figure(lr: pd.DataFrame, report) -> str:
 
 
 def diverged(runs_of_cell: pd.DataFrame) -> str:
-    """`, k diverged (at step ...)` for runs whose training loss went non-finite (counted unsolved)."""
+    """`, k diverged (at step ...)` for runs whose loss went non-finite or stayed blown up to their end."""
     d = runs_of_cell[runs_of_cell["diverged"].astype(bool)]
     if d.empty:
         return ""
