@@ -139,6 +139,13 @@ def wilson(successes: int, n: int) -> Tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def succeeds_where_other_does_not(a_lo: float, a_hi: float, b_lo: float, b_hi: float):
+    """The claim "a succeeds where b does not", from the Wilson intervals of two success fractions:
+    True where a's lies wholly above b's; False where b's lies wholly above 1/2 (b succeeds in most
+    seeds) or a's wholly below; None otherwise (cannot tell)."""
+    return True if a_lo > b_hi else False if (b_lo > 0.5 or a_hi < 0.5) else None
+
+
 def fraction(successes: int, n: int) -> str:
     lo, hi = wilson(successes, n)
     return f"{successes}/{n} [{lo:.2f}, {hi:.2f}]"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import of
-from analysis.reduce.fits import wilson
+from analysis.reduce.fits import succeeds_where_other_does_not, wilson
 from analysis.reduce.runs import runs
 from analysis.select import RULES, chosen_runs
 from bench.tasks.registry import TASKS
@@ -81,13 +81,6 @@ def horizon_text(v: float) -> str:
     return f"> {max(STATE_TEST_LENGTHS)}" if math.isinf(v) else f"{v:.0f}"
 
 
-
-def apart(a_lo: float, a_hi: float, b_lo: float, b_hi: float):
-    """The claim "a succeeds where b does not", from two Wilson intervals of success fractions:
-    True where a's lies wholly above b's; False where b's lies wholly above 1/2 (b succeeds in most
-    seeds) or a's wholly below; None otherwise (cannot tell). The rule of judge_solved."""
-    return True if a_lo > b_hi else False if (b_lo > 0.5 or a_hi < 0.5) else None
-
 def evidence(s: pd.DataFrame) -> dict:
     """The claims' findings: `signed` (parity: the signed minGRU against minGRU and minLSTM, solved
     at the training lengths) and `state` (S3: each nonlinear cell against the signed minGRU,
@@ -97,7 +90,8 @@ def evidence(s: pd.DataFrame) -> dict:
     if "mingru_signed" in par.index:
         sg = par.loc["mingru_signed"]
         rows = [{"scope": f"parity, mingru_signed vs {c}",
-                 "holds": apart(sg["solved_lo"], sg["solved_hi"], par.at[c, "solved_lo"], par.at[c, "solved_hi"]),
+                 "holds": succeeds_where_other_does_not(sg["solved_lo"], sg["solved_hi"],
+                                                        par.at[c, "solved_lo"], par.at[c, "solved_hi"]),
                  "figure": f"solved at training lengths: mingru_signed {sg['solved']}/{sg['seeds']} "
                            f"[{sg['solved_lo']:.2f}, {sg['solved_hi']:.2f}] vs {c} {par.at[c, 'solved']}/"
                            f"{par.at[c, 'seeds']} [{par.at[c, 'solved_lo']:.2f}, {par.at[c, 'solved_hi']:.2f}]"}
@@ -108,7 +102,8 @@ def evidence(s: pd.DataFrame) -> dict:
     if "mingru_signed" in s3.index:
         sg = s3.loc["mingru_signed"]
         rows = [{"scope": f"S3, {c} vs mingru_signed",
-                 "holds": apart(s3.at[c, "tracking_lo"], s3.at[c, "tracking_hi"], sg["tracking_lo"], sg["tracking_hi"]),
+                 "holds": succeeds_where_other_does_not(s3.at[c, "tracking_lo"], s3.at[c, "tracking_hi"],
+                                                        sg["tracking_lo"], sg["tracking_hi"]),
                  "figure": f"seeds tracking to {max(STATE_TEST_LENGTHS)}: {c} {s3.at[c, 'tracking']}/{s3.at[c, 'seeds']} "
                            f"[{s3.at[c, 'tracking_lo']:.2f}, {s3.at[c, 'tracking_hi']:.2f}] vs mingru_signed "
                            f"{sg['tracking']}/{sg['seeds']} [{sg['tracking_lo']:.2f}, {sg['tracking_hi']:.2f}]"}

@@ -17,6 +17,8 @@ from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
+from analysis.reduce.fits import succeeds_where_other_does_not
+
 VERDICTS = ("supported", "contradicted", "mixed", "not measured")
 
 
@@ -142,12 +144,10 @@ def judge_solved(frame: pd.DataFrame) -> Verdict:
         if ra.empty or rb.empty:
             continue
         ra, rb = ra.iloc[0], rb.iloc[0]
-        holds = True if ra["lo"] > rb["hi"] else False if (rb["lo"] > 0.5 or ra["hi"] < 0.5) else None
-        counts = (f"{int(ra['solved'])}/{int(ra['seeds'])} [{ra['lo']:.2f}, {ra['hi']:.2f}] vs {rb['name'].split(' ')[0]} "
-                  f"{int(rb['solved'])}/{int(rb['seeds'])} [{rb['lo']:.2f}, {rb['hi']:.2f}]")
-        figure = f"{scope}: solved {ra['name']} " + counts.replace(f"vs {rb['name'].split(' ')[0]}", f"vs {rb['name']}", 1)
-        lag = g["lag"].iloc[0] if "lag" in g else scope
-        brief = f"lag {lag}: lstm {counts}"
+        holds = succeeds_where_other_does_not(ra["lo"], ra["hi"], rb["lo"], rb["hi"])
+        a, b = (f"{int(x['solved'])}/{int(x['seeds'])} [{x['lo']:.2f}, {x['hi']:.2f}]" for x in (ra, rb))
+        figure = f"{scope}: solved {ra['name']} {a} vs {rb['name']} {b}"
+        brief = f"lag {g['lag'].iloc[0] if 'lag' in g else scope}: lstm {a} vs rnn {b}"
         if not bool(g["budget_ok"].all()):
             figure += " (budget shorter than the rule asks)"
             brief += " (budget shorter than the rule asks)"
