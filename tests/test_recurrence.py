@@ -6,6 +6,7 @@ multiples of the chunk; each stays accurate in float32 over long sequences; `cpp
 import pytest
 import torch
 
+from bench.cells import cpp_linrec
 from bench.cells import recurrence as rec
 from bench.cells.recurrence import KERNEL_OF_PATH, kernel_of, recurrence
 
@@ -92,7 +93,7 @@ def test_float32_stays_accurate_over_long_sequences(path, kind):
 
 
 def test_cpp_falls_back_to_chunked_with_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(rec, "_CPP", {"error": "no C++ compiler ('c++' not on PATH)"})
+    monkeypatch.setattr(cpp_linrec, "BUILD_STATE", {"error": "no C++ compiler ('c++' not on PATH)"})
     assert kernel_of("cpp") == "chunked" and kernel_of("cpp") == "chunked"
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "model.path=cpp runs the chunked kernel: no C++ compiler" in err
@@ -130,8 +131,8 @@ def test_the_passes_formula_is_what_the_byte_counter_counts(kernel):
     a, b = torch.rand(T, N, requires_grad=True), torch.randn(T, N, requires_grad=True)
     dh = torch.randn(T, N)
     path = {"loop": "fused_loop", "chunked": "chunked", "cpp": "cpp"}[kernel]
-    if kernel == "cpp" and rec.cpp_kernel() is not None:
-        pytest.skip(f"the C++ op cannot be built here: {rec.cpp_kernel()}")
+    if kernel == "cpp" and cpp_linrec.cpp_kernel() is not None:
+        pytest.skip(f"the C++ op cannot be built here: {cpp_linrec.cpp_kernel()}")
     with ByteCounter() as fwd:
         h = recurrence(a, b, path=path, chunk=64)
     with ByteCounter() as bwd:

@@ -220,7 +220,8 @@ def test_loss_on_every_step_trains_on_every_output(make_cfg, tmp_path):
 def test_every_path_is_a_throughput_point_with_its_kernel_recorded(make_cfg, tmp_path, cell):
     """Each diagonal cell's paths measure, record their path and kernel, and move at least the
     compulsory bytes; chunked records its C."""
-    from bench.cells.recurrence import KERNEL_OF_PATH, cpp_kernel
+    from bench.cells.cpp_linrec import cpp_kernel
+    from bench.cells.recurrence import KERNEL_OF_PATH
     for path in spec(cell).paths:
         if path in ("cpp", "compiled") and cpp_kernel() is not None:
             continue  # no compiler here: test_a_path_whose_kernel_cannot_run_fails_the_point
@@ -240,7 +241,7 @@ def test_compulsory_bytes_formula():
     from omegaconf import OmegaConf
 
     from bench.measures.point import Point
-    from bench.measures.throughput import compulsory_bytes
+    from bench.measures.roofline import compulsory_bytes
 
     def point(layers):
         cfg = OmegaConf.create({"model": {"cell": "mingru", "input_size": 8, "hidden_size": 16,
@@ -257,8 +258,8 @@ def test_compulsory_bytes_formula():
 def test_a_path_whose_kernel_cannot_run_fails_the_point(make_cfg, tmp_path, monkeypatch):
     """model.path=cpp where the C++ op cannot be built: the point fails with the one-line reason
     instead of timing the fallback under the cpp label (as a backend mismatch fails)."""
-    from bench.cells import recurrence
-    monkeypatch.setattr(recurrence, "_CPP", {"error": "no C++ compiler ('c++' not on PATH)", "warned": True})
+    from bench.cells import cpp_linrec
+    monkeypatch.setattr(cpp_linrec, "BUILD_STATE", {"error": "no C++ compiler ('c++' not on PATH)", "warned": True})
     cfg = make_cfg([*SMALL, "model.cell=mingru", "model.path=cpp", f"results_dir={tmp_path}"])
     assert run_point(cfg) == "failed"
     err = pd.read_parquet(next(tmp_path.glob("*.parquet")))["error"].iloc[0]

@@ -44,7 +44,7 @@ def points(tp: pd.DataFrame) -> pd.DataFrame:
     p["fraction_of_peak"] = p["achieved_flops_per_s"] / p["calib_flops_per_s"]
     if {"min_bytes", "calib_bytes_per_s"} <= set(p.columns):
         # the roofline bound: the matmuls at the measured peak, then the compulsory bytes at the
-        # measured bandwidth (bench/measures/throughput.py, compulsory_bytes)
+        # measured bandwidth (bench/measures/roofline.py, compulsory_bytes)
         p["roofline_ms"] = (p["flops"] / p["calib_flops_per_s"] + p["min_bytes"] / p["calib_bytes_per_s"]) * 1e3
         p["roofline_fraction"] = p["roofline_ms"] / p["median_step_ms"]
         p["bytes_per_min_bytes"] = p["config_hash"].map(steps["bytes"].first()) / p["min_bytes"]

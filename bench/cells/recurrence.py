@@ -1,15 +1,16 @@
 """Kernels for the diagonal linear recurrence h_t = a_t * h_{t-1} + b_t, in linear space.
 
 Pure functions on (a, b, h0): a, b (T, B, H) (real or complex, the same dtype), h0 (B, H) or
-None (zeros); they return h (T, B, H). The cells (bench/modern.py) choose one by `model.path`:
+None (zeros); they return h (T, B, H). The cells (bench/cells/diagonal.py, bench/cells/lru.py) choose one by `model.path`:
 
 - `fused_loop`: one `addcmul` a step, forward and backward (kernel `loop`);
 - `chunked`: chunks of C steps; every chunk runs its C steps at once (the chunks side by side),
   then a carry crosses the chunks one by one, then every chunk runs again from its true start:
   2C + T/C tensor ops instead of T, each over T/C rows;
 - `cpp`: a C++ op (forward and backward loops over t, vectorised over B x H), built on first use
-  by `torch.utils.cpp_extension` under `build/` (git-ignored); where it cannot be built, one line
-  says why and the `chunked` kernel runs instead (`kernel_of` says which ran);
+  by `torch.utils.cpp_extension` under `build/` (git-ignored; its source and builder are
+  bench/cells/cpp_linrec.py); where it cannot be built, one line says why and the `chunked` kernel
+  runs instead (`kernel_of` says which ran);
 - `compiled`: the `cpp` kernel, with the cell's coefficients (a, b) from its input projection
   compiled by `torch.compile` (`compiled`), so that their pointwise ops run as one fused loop
   forward and one backward instead of ~8 and ~12 passes over (T, B, H), each a fresh allocation.
@@ -23,19 +24,17 @@ in (0, 1), for signed a in (-1, 1) and for the LRU's complex |lambda| < 1 alike.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
 import sys
-from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from bench.cells import cpp_linrec
+
 # The `model.path` values. `loop` and `scan` are the paths `model.scan` names (false, true): the
-# autograd loop and Heinsen's log-space scan, both in bench/modern.py; the rest are kernels here.
+# autograd loop and Heinsen's log-space scan, both in bench/cells/diagonal.py; the rest are kernels here.
 PATHS = ("loop", "fused_loop", "scan", "chunked", "cpp", "compiled")
 LEGACY_PATHS = {"scan": True, "loop": False}  # the paths `model.scan` names, and its value there
 KERNEL_OF_PATH = {"fused_loop": "loop", "chunked": "chunked", "cpp": "cpp", "compiled": "cpp"}
@@ -44,7 +43,6 @@ KERNEL_OF_PATH = {"fused_loop": "loop", "chunked": "chunked", "cpp": "cpp", "com
 # best at T=1024 (76.8 ms; 16: 78.1, 256: 91.6), 1.02x the best (C=128) at T=4096; the kernel
 # alone is flat within 10% over 16..128. tests/benchmarks/test_paths.py::test_chunk_size re-measures.
 DEFAULT_CHUNK = 64
-BUILD_DIR = Path(__file__).resolve().parent.parent / "build" / "torch_extensions"
 # Passes over (T, B, H) of each kernel, (forward, backward), as bench.measures.observe.ByteCounter
 # counts them (each op reads its operands and writes its outputs once), for T >> C >> 1:
 #   loop     forward addcmul a step (a_t, b_t, h_{t-1} read, h_t written) 4; backward the same
@@ -128,141 +126,6 @@ def _chunked(a: Tensor, b: Tensor, h0: Optional[Tensor], reverse: bool, out: Ten
     return out
 
 
-# --- the C++ kernel (built lazily; see cpp_kernel) ------------------------------------------
-
-CPP_SOURCE = r"""
-#include <torch/library.h>
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <ATen/OpMathType.h>
-#include <c10/util/complex.h>
-
-namespace {
-
-template <typename T> inline T conj_(T x) { return x; }
-template <typename T> inline c10::complex<T> conj_(c10::complex<T> x) { return std::conj(x); }
-
-// h_t = a_t * h_{t-1} + b_t over t, (T, N) contiguous; reverse: t from T-1 down, h_T = h0.
-// Each thread takes a block of the N columns and runs every t over it: the inner loop is
-// contiguous and vectorises; the state is rounded to scalar_t each step, as aten's ops round.
-at::Tensor linrec(const at::Tensor& a_in, const at::Tensor& b_in, const c10::optional<at::Tensor>& h0_in,
-                  bool reverse) {
-  TORCH_CHECK(a_in.sizes() == b_in.sizes() && a_in.dim() >= 1, "linrec: a and b must have one shape (T, ...)");
-  TORCH_CHECK(a_in.scalar_type() == b_in.scalar_type(), "linrec: a and b must have one dtype");
-  auto a = a_in.contiguous(), b = b_in.contiguous();
-  auto h = at::empty_like(b);
-  const int64_t T = a.size(0), N = T ? a.numel() / T : 0;
-  at::Tensor h0;
-  if (h0_in.has_value() && h0_in->defined()) h0 = h0_in->contiguous().to(a.scalar_type());
-  if (T == 0 || N == 0) return h;
-  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES_AND1(at::kBFloat16, a.scalar_type(), "linrec", [&] {
-    const scalar_t* A = a.data_ptr<scalar_t>();
-    const scalar_t* B = b.data_ptr<scalar_t>();
-    const scalar_t* H0 = h0.defined() ? h0.data_ptr<scalar_t>() : nullptr;
-    scalar_t* O = h.data_ptr<scalar_t>();
-    using opmath_t = at::opmath_type<scalar_t>;
-    at::parallel_for(0, N, 2048, [&](int64_t lo, int64_t hi) {
-      for (int64_t s = 0; s < T; ++s) {
-        const int64_t t = reverse ? T - 1 - s : s;
-        const scalar_t* at_ = A + t * N; const scalar_t* bt = B + t * N; scalar_t* ot = O + t * N;
-        const scalar_t* prev = s ? O + (reverse ? t + 1 : t - 1) * N : H0;
-        if (prev) {
-          for (int64_t i = lo; i < hi; ++i)
-            ot[i] = static_cast<scalar_t>(static_cast<opmath_t>(at_[i]) * static_cast<opmath_t>(prev[i])
-                                          + static_cast<opmath_t>(bt[i]));
-        } else {
-          for (int64_t i = lo; i < hi; ++i) ot[i] = bt[i];
-        }
-      }
-    });
-  });
-  return h;
-}
-
-// The backward of h = linrec(a, b, h0) in one reverse pass: g_t = dh_t + conj(a_{t+1}) g_{t+1},
-// grad_a_t = g_t conj(h_{t-1}) (h_{-1} = h0, or 0). Returns (g = grad b, grad a).
-std::tuple<at::Tensor, at::Tensor> linrec_backward(const at::Tensor& a_in, const at::Tensor& h_in,
-                                                   const at::Tensor& dh_in, const c10::optional<at::Tensor>& h0_in) {
-  auto a = a_in.contiguous(), h = h_in.contiguous(), dh = dh_in.contiguous().to(a.scalar_type());
-  auto g = at::empty_like(h), ga = at::empty_like(h);
-  const int64_t T = a.size(0), N = T ? a.numel() / T : 0;
-  at::Tensor h0;
-  if (h0_in.has_value() && h0_in->defined()) h0 = h0_in->contiguous().to(a.scalar_type());
-  if (T == 0 || N == 0) return {g, ga};
-  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES_AND1(at::kBFloat16, a.scalar_type(), "linrec_backward", [&] {
-    const scalar_t* A = a.data_ptr<scalar_t>();
-    const scalar_t* Hs = h.data_ptr<scalar_t>();
-    const scalar_t* D = dh.data_ptr<scalar_t>();
-    const scalar_t* H0 = h0.defined() ? h0.data_ptr<scalar_t>() : nullptr;
-    scalar_t* G = g.data_ptr<scalar_t>();
-    scalar_t* GA = ga.data_ptr<scalar_t>();
-    using opmath_t = at::opmath_type<scalar_t>;
-    at::parallel_for(0, N, 2048, [&](int64_t lo, int64_t hi) {
-      for (int64_t t = T - 1; t >= 0; --t) {
-        const scalar_t* dt = D + t * N; scalar_t* gt = G + t * N; scalar_t* gat = GA + t * N;
-        const scalar_t* hp = t ? Hs + (t - 1) * N : H0;
-        if (t == T - 1) {
-          for (int64_t i = lo; i < hi; ++i) gt[i] = dt[i];
-        } else {
-          const scalar_t* an = A + (t + 1) * N; const scalar_t* gn = G + (t + 1) * N;
-          for (int64_t i = lo; i < hi; ++i)
-            gt[i] = static_cast<scalar_t>(conj_(static_cast<opmath_t>(an[i])) * static_cast<opmath_t>(gn[i])
-                                          + static_cast<opmath_t>(dt[i]));
-        }
-        if (hp) {
-          for (int64_t i = lo; i < hi; ++i)
-            gat[i] = static_cast<scalar_t>(static_cast<opmath_t>(gt[i]) * conj_(static_cast<opmath_t>(hp[i])));
-        } else {
-          for (int64_t i = lo; i < hi; ++i) gat[i] = scalar_t(0);
-        }
-      }
-    });
-  });
-  return {g, ga};
-}
-
-}  // namespace
-
-TORCH_LIBRARY(rnn_bench, m) {
-  m.def("linrec(Tensor a, Tensor b, Tensor? h0, bool reverse) -> Tensor");
-  m.def("linrec_backward(Tensor a, Tensor h, Tensor dh, Tensor? h0) -> (Tensor, Tensor)");
-}
-TORCH_LIBRARY_IMPL(rnn_bench, CPU, m) {
-  m.impl("linrec", &linrec);
-  m.impl("linrec_backward", &linrec_backward);
-}
-"""
-
-_CPP: Dict[str, object] = {}  # "ok": True once built and loaded, or "error": the reason it is not
-
-
-def cpp_kernel() -> Optional[str]:
-    """Build (once per process, cached on disk under BUILD_DIR) and load the C++ op; None when
-    it is loaded, else the one-line reason it cannot be (no compiler, a failed build)."""
-    if "ok" in _CPP or "error" in _CPP:
-        return _CPP.get("error")
-    if hasattr(torch.ops, "rnn_bench") and hasattr(torch.ops.rnn_bench, "linrec"):
-        _CPP["ok"] = True
-        return None
-    compiler = os.environ.get("CXX", "c++")
-    if shutil.which(compiler) is None:
-        _CPP["error"] = f"no C++ compiler ({compiler!r} not on PATH)"
-        return _CPP["error"]
-    try:
-        from torch.utils.cpp_extension import load_inline
-        digest = hashlib.sha256(CPP_SOURCE.encode()).hexdigest()[:10]
-        build = BUILD_DIR / f"rnn_bench_linrec_{digest}"
-        build.mkdir(parents=True, exist_ok=True)
-        load_inline(f"rnn_bench_linrec_{digest}", cpp_sources=[CPP_SOURCE], build_directory=str(build),
-                    extra_cflags=["-O3"], is_python_module=False, verbose=False)
-        _CPP["ok"] = True
-        return None
-    except Exception as exc:
-        _CPP["error"] = f"build failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:300]
-        return _CPP["error"]
-
-
 KERNELS: Dict[str, Kernel] = {"loop": _loop, "chunked": _chunked}  # cpp: the op itself, forward and backward
 
 
@@ -271,11 +134,11 @@ def kernel_of(path: str) -> str:
     stderr) where the C++ op cannot be built."""
     kernel = KERNEL_OF_PATH[path]
     if kernel == "cpp":
-        reason = cpp_kernel()
+        reason = cpp_linrec.cpp_kernel()
         if reason is not None:
-            if not _CPP.get("warned"):
+            if not cpp_linrec.BUILD_STATE.get("warned"):
                 print(f"bench.cells.recurrence: model.path=cpp runs the chunked kernel: {reason}", file=sys.stderr)
-                _CPP["warned"] = True
+                cpp_linrec.BUILD_STATE["warned"] = True
             return "chunked"
     return kernel
 

@@ -26,7 +26,7 @@ Generalisation beyond the training length (rows `measure=length_generalisation`)
 parity at PARITY_TEST_FACTORS x L (final-step and beyond-L per-step accuracy); the final-label
 state-tracking tasks (trained on lengths drawn from [`min_len`, `seq_len`]) at
 STATE_TEST_LENGTHS, with `scaled_acc` (chance 0, perfect 1); each over `test_size` fresh
-sequences of its own seed.
+sequences of its own seed (bench/measures/generalisation.py).
 """
 from __future__ import annotations
 
@@ -43,12 +43,13 @@ from bench.cells.registry import spec_of
 from bench.cells.stack import layer_stack
 from bench.config.errors import ConfigError
 from bench.config.schema import LongRangeConfig
+from bench.measures.generalisation import length_generalisation, state_generalisation
 from bench.measures.gradients import profile_rows, readout
 from bench.measures.memory import ITEMSIZE, step_bytes, weight_bytes
 from bench.measures.point import Point
 from bench.measures.registry import MeasureSpec, positive, register_measure
-from bench.tasks.registry import TASKS, TaskDef
-from bench.tasks.state import PARITY_TEST_FACTORS, STATE_TEST_LENGTHS, parity_batch
+from bench.tasks.registry import TASKS
+from bench.tasks.state import PARITY_TEST_FACTORS, STATE_TEST_LENGTHS
 
 VERSION = 4  # 4: divergence stops training and is recorded; 3: validation batch, training dynamics
 PROFILE_BATCH = 32  # sequences of the held-out batch used for the gradient profiles
@@ -87,47 +88,6 @@ def make_optimizer(m, params) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(params, lr=m.lr)
     return torch.optim.Adam(params, lr=m.lr)
-
-
-@torch.no_grad()
-def length_generalisation(model: nn.Module, point: Point, to: Callable) -> List[Dict]:
-    """parity: accuracy at PARITY_TEST_FACTORS x the training length L, on `test_size` fresh
-    sequences per length (seeded apart from the training, validation and test batches).
-    `test_acc`: the final step (one judgement per sequence: the Wilson interval's n);
-    `test_acc_beyond`: every step after L (the steps no training sequence reached)."""
-    L, n, rows = point.seq_len, point.cfg.measure.test_size, []
-    for factor in PARITY_TEST_FACTORS:
-        gen = torch.Generator().manual_seed(SEED_OFFSETS["parity_lengths"] + 97 * factor + point.seed)
-        x, y = map(to, parity_batch(factor * L, n, gen))
-        right = model(x).argmax(-1) == y                                   # (kL, n)
-        rows.append({"measure": "length_generalisation", "task": "parity", "test_len": factor * L,
-                     "test_factor": factor, "test_acc": right[-1].double().mean().item(),
-                     "test_acc_beyond": right[L:].double().mean().item(), "test_sequences": n,
-                     "baseline_acc": 0.5})
-    return rows
-
-
-@torch.no_grad()
-def state_generalisation(model: nn.Module, task: TaskDef, point: Point, to: Callable) -> List[Dict]:
-    """State-tracking tasks: final-step accuracy at each of STATE_TEST_LENGTHS (every sequence of
-    that length; modular arithmetic's even lengths end on the number before),
-    `test_size` fresh sequences per length; `scaled_acc` = (acc - chance) / (1 - chance), so that
-    chance is 0 and perfect is 1 (Grazzi et al. 2025's scale)."""
-    m, rows = point.cfg.measure, []
-    fixed = {**{k: m.get(k) for k in ("copy_symbols", "solve_mse", "length_spread")}}
-    for length in STATE_TEST_LENGTHS:
-        gen = torch.Generator().manual_seed(SEED_OFFSETS["state_lengths"] + length + point.seed)
-        x, y, own = map(to, task.batch(length, m.test_size, gen, {**fixed, "min_len": length}))
-        pred = model(x, own).argmax(-1)
-        if task.readout == "every":  # the label at each sequence's own last step
-            cols = torch.arange(pred.shape[1], device=pred.device)
-            pred, y = pred[own - 1, cols], y[own - 1, cols]
-        acc = (pred == y).double().mean().item()
-        rows.append({"measure": "length_generalisation", "task": task.name, "test_len": length,
-                     "test_acc": acc, "scaled_acc": (acc - task.chance) / (1 - task.chance),
-                     "test_sequences": m.test_size, "baseline_acc": task.chance,
-                     "beyond_training": length > point.seq_len})
-    return rows
 
 
 class Run:
@@ -215,9 +175,9 @@ def measure(point: Point) -> List[Dict]:
     if run.diverged is not None:  # a diverged model has no trained profile or generalisation to read
         return run.rows
     if run.task.generalise == "factors":
-        run.add(length_generalisation(run.model, point, run.to))
+        run.add(length_generalisation(run.model, point, run.to, SEED_OFFSETS["parity_lengths"] + point.seed))
     elif run.task.generalise == "lengths":
-        run.add(state_generalisation(run.model, run.task, point, run.to))
+        run.add(state_generalisation(run.model, run.task, point, run.to, SEED_OFFSETS["state_lengths"] + point.seed))
     run.profile("trained")
     run.profile("trained", task_loss=True)
     return run.rows

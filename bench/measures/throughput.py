@@ -11,7 +11,8 @@ timed in the same point, gives the device's achievable peak (`calib_flops_per_s`
 STREAM-like triad its memory bandwidth (`calib_bytes_per_s`): with the step's FLOPs and the bytes
 it must move at least (`min_bytes`, `compulsory_bytes`), the roofline bound of the step is
 flops / calib_flops_per_s + min_bytes / calib_bytes_per_s (matmuls and the memory-bound passes
-run one after the other); the bytes its ops do move are counted (`bytes`, ByteCounter).
+run one after the other; bench/measures/roofline.py); the bytes its ops do move are counted
+(`bytes`, ByteCounter).
 
 Measured, not modelled (docs/architecture.md): memory comes from torch's allocation events on
 CPU (`cpu_alloc_peak_bytes`, one profiled step after warm-up, never a timed one) and from
@@ -40,77 +41,13 @@ from bench.measures.memory import ITEMSIZE, directions, training
 from bench.measures.observe import count_bytes, count_flops, profile_step
 from bench.measures.point import Point, seeded_normal, synchronize
 from bench.measures.registry import MeasureSpec, positive, register_measure
+from bench.measures.roofline import CALIB_N, TRIAD_N, calibrate_bandwidth, calibrate_matmul, compulsory_bytes
 
 VERSION = 2  # bump when a change moves the numbers; stored points of another version are re-run
-CALIB_N = {"cpu": 512, "cuda": 8192}  # square matmul size for the peak calibration
-# Elements per array of the bandwidth triad: 64 MiB float32 arrays on CPU, beyond any core's L2
-# and as large as the largest tensors of a T=4096 step (192 MiB in all); 512 MiB on GPU.
-TRIAD_N = {"cpu": 2 ** 24, "cuda": 2 ** 27}
-
-
 def rel_iqr(values: List[float]) -> float:
     q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (0, 0, 0)
     med = statistics.median(values)
     return (q3 - q1) / med if med > 0 else float("inf")
-
-
-def calibrate_matmul(device: str, dtype: torch.dtype, reps: int = 10) -> float:
-    """Achieved FLOP/s of an N x N x N matmul (median of `reps`), the device's measured peak."""
-    n = CALIB_N[device]
-    a = seeded_normal((n, n), 1, dtype, device)
-    b = seeded_normal((n, n), 2, dtype, device)
-    times = []
-    for i in range(reps + 2):
-        synchronize(device)
-        t0 = time.perf_counter()
-        a @ b
-        synchronize(device)
-        if i >= 2:  # two warm-ups
-            times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / statistics.median(times)
-
-
-def calibrate_bandwidth(device: str, dtype: torch.dtype, reps: int = 6) -> float:
-    """Memory bandwidth, bytes/s, of a STREAM triad a = b + s c over TRIAD_N elements (median of
-    `reps`, one warm-up that also faults the output's pages in), counted as STREAM counts it:
-    3 arrays moved once (no write-allocate). Constant inputs: the values do not matter, and
-    drawing 2 x 16M normals would cost more than the triad."""
-    n = TRIAD_N[device]
-    b = torch.full((n,), 1.0, dtype=dtype, device=device)
-    c = torch.full((n,), 2.0, dtype=dtype, device=device)
-    a = torch.empty_like(b)
-    times = []
-    for i in range(reps + 1):
-        synchronize(device)
-        t0 = time.perf_counter()
-        torch.add(b, c, alpha=3.0, out=a)
-        synchronize(device)
-        if i >= 1:
-            times.append(time.perf_counter() - t0)
-    return 3 * n * a.element_size() / statistics.median(times)
-
-
-def compulsory_bytes(point: Point) -> int:
-    """Bytes one training step must move at least, when the input projection is materialised (as
-    every path here and oneDNN do) and all else is one fused pass forward and one backward: per
-    token, layer k (input width in_k) and direction, with G gate blocks of H and S state tensors,
-      forward   read the input, write the projection; read it, write the states   in_k + 2GH + SH
-      backward  read projection and states, write the projection's gradient     GH + SH + GH
-                weight gradient: read the input and that gradient                in_k + GH
-                the input gradient below layer 0: read it again, write dx        GH + in_k
-                the output's gradient where it is dense (below the top layer, or measure.loss=every)  H
-    times the dtype's size; the weights are left out (they stay in cache). For the LRU (G=1, S=2)
-    it leaves out its H x H readout's activations: a looser bound."""
-    m, entry = point.cfg.model, spec(point.cell)
-    D, H, G, S = (2 if m.bidirectional else 1), m.hidden_size, entry.gates, entry.state_size
-    dense_top = point.cfg.measure.get("loss", "last") == "every"
-    elements = 0
-    for k in range(m.num_layers):
-        in_k = m.input_size if k == 0 else D * H
-        per = 2 * in_k + 5 * G * H + 2 * S * H + (G * H + in_k if k > 0 else 0)
-        per += H if (k < m.num_layers - 1 or dense_top) else 0
-        elements += D * per
-    return elements * point.seq_len * point.batch_size * torch.empty((), dtype=point.dtype).element_size()
 
 
 class KernelFallback(RuntimeError):
@@ -126,7 +63,7 @@ def recurrence_kernel(point: Point) -> Optional[str]:
         return None
     kernel = kernel_of(path)
     if kernel != KERNEL_OF_PATH[path]:
-        from bench.cells.recurrence import cpp_kernel
+        from bench.cells.cpp_linrec import cpp_kernel
         raise KernelFallback(f"model.path={path} needs the C++ kernel, which cannot run here: {cpp_kernel()}")
     return kernel
 

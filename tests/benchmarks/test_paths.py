@@ -13,11 +13,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from bench.cells.recurrence import DEFAULT_CHUNK, KERNEL_OF_PATH, cpp_kernel
+from bench.cells.cpp_linrec import cpp_kernel
+from bench.cells.recurrence import DEFAULT_CHUNK, KERNEL_OF_PATH
 from bench.cells.registry import family, spec
 from bench.config.schema import MODEL_DEFAULTS
 from bench.measures.point import Point
-from bench.measures.throughput import calibrate_bandwidth, calibrate_matmul, compulsory_bytes, setup, training_step
+from bench.measures.roofline import calibrate_bandwidth, calibrate_matmul, compulsory_bytes
+from bench.measures.throughput import setup, training_step
 from bench.run.device import denormal_context, threads_context
 
 SIZES = {"input_size": 32, "hidden_size": 64, "batch_size": 16}
