@@ -42,7 +42,7 @@ lint: venv ## the linter (ruff, configured in pyproject.toml)
 	$(PY) -m ruff check bench analysis hydra_plugins tests
 
 test: venv ## run the test suite (no GPU needed; slow tests excluded)
-	$(PY) -m pytest -m "not slow and not gpu and not benchmark_suite and not slurm" -q
+	$(PY) -m pytest -m "not slow and not gpu and not benchmark_suite and not slurm" -q --durations=10
 
 test-slow: venv ## run the slow tests (end to end: CLI sweeps, A/B runs, kills, reports of the reference stores, launchers, training)
 	$(PY) -m pytest -m "slow" -q

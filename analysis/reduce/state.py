@@ -69,6 +69,7 @@ def summary(g: pd.DataFrame) -> pd.DataFrame:
         first = d.iloc[0]
         rows.append({"task": task, "cell": cell if fg == "-" else f"{cell} ({fg} forget gate)", "cell_key": cell,
                      "lr": first["measure_lr"], "on_edge": bool(first.get("on_edge", False)), "seeds": n,
+                     "budget": int(d["budget"].max()),
                      "solved": int(solved.sum()), "solved_lo": wilson(int(solved.sum()), n)[0],
                      "solved_hi": wilson(int(solved.sum()), n)[1],
                      "horizon_median": float(np.median(hz)), "horizon_min": float(hz.min()), "horizon_max": float(hz.max()),
@@ -92,7 +93,7 @@ def evidence(s: pd.DataFrame) -> dict:
         rows = [{"scope": f"parity, mingru_signed vs {c}",
                  "holds": succeeds_where_other_does_not(sg["solved_lo"], sg["solved_hi"],
                                                         par.at[c, "solved_lo"], par.at[c, "solved_hi"]),
-                 "figure": f"solved at training lengths: mingru_signed {sg['solved']}/{sg['seeds']} "
+                 "figure": f"solved at training lengths within {sg['budget']} steps: mingru_signed {sg['solved']}/{sg['seeds']} "
                            f"[{sg['solved_lo']:.2f}, {sg['solved_hi']:.2f}] vs {c} {par.at[c, 'solved']}/"
                            f"{par.at[c, 'seeds']} [{par.at[c, 'solved_lo']:.2f}, {par.at[c, 'solved_hi']:.2f}]"}
                 for c in ("mingru", "minlstm") if c in par.index]
@@ -104,7 +105,8 @@ def evidence(s: pd.DataFrame) -> dict:
         rows = [{"scope": f"S3, {c} vs mingru_signed",
                  "holds": succeeds_where_other_does_not(s3.at[c, "tracking_lo"], s3.at[c, "tracking_hi"],
                                                         sg["tracking_lo"], sg["tracking_hi"]),
-                 "figure": f"seeds tracking to {max(STATE_TEST_LENGTHS)}: {c} {s3.at[c, 'tracking']}/{s3.at[c, 'seeds']} "
+                 "figure": f"seeds tracking to {max(STATE_TEST_LENGTHS)} after at most {sg['budget']} steps: "
+                           f"{c} {s3.at[c, 'tracking']}/{s3.at[c, 'seeds']} "
                            f"[{s3.at[c, 'tracking_lo']:.2f}, {s3.at[c, 'tracking_hi']:.2f}] vs mingru_signed "
                            f"{sg['tracking']}/{sg['seeds']} [{sg['tracking_lo']:.2f}, {sg['tracking_hi']:.2f}]"}
                 for c in ("rnn", "lstm", "gru") if c in s3.index]
