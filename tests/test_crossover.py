@@ -3,7 +3,6 @@ count, against the torch.nn cells on their fastest backend, from points timed in
 import math
 
 import pandas as pd
-import pytest
 
 from analysis.reduce.crossover import length_text, overtakes_from
 from tests.synthetic import _config, _write
@@ -61,20 +60,30 @@ def test_lengths_per_thread_count_against_the_fastest_lstm_and_gru(tmp_path):
     assert "1 thread" in verdicts.at["fastest", "scope"] and "2 threads" in verdicts.at["fastest", "scope"]
 
 
+def reduced(tmp_path, mingru_ms):
+    """The lengths and the `fastest` verdict as the report computes them, without drawing it."""
+    from analysis.load import load_store, of
+    from analysis.reduce.crossover import all_evidence, crossover
+    from analysis.reduce.throughput import points
+    from analysis.report.verdicts import judge_below_one
+    groups = crossover(points(of(load_store(store(tmp_path / "s", mingru_ms)), "throughput")))
+    lengths = pd.concat([g[4] for g in groups], ignore_index=True)
+    return lengths.set_index(["threads", "comparison"]), judge_below_one(all_evidence(groups)["fastest"])
+
+
 def test_the_verdict_flips_when_the_fused_lstm_is_faster_at_the_longest_length(tmp_path):
-    lengths, verdicts = report(tmp_path, lambda T: 0.15 * T)
+    lengths, verdict = reduced(tmp_path, lambda T: 0.15 * T)
     assert math.isnan(lengths.at[(1, "mingru chunked / lstm onednn"), "faster_from"])
     assert lengths.at[(1, "mingru chunked / lstm onednn"), "slower_from"] == 16
-    assert verdicts.at["fastest", "verdict"] == "contradicted"
+    assert verdict.verdict == "contradicted"
 
 
-@pytest.mark.parametrize("ms", [lambda T: 0.1 * T])
-def test_a_tie_is_neither_faster(tmp_path, ms):
-    lengths, verdicts = report(tmp_path, ms)
+def test_a_tie_is_neither_faster(tmp_path):
+    lengths, verdict = reduced(tmp_path, lambda T: 0.1 * T)
     row = lengths.reset_index().set_index("comparison").loc["mingru chunked / lstm onednn"].iloc[0]
     assert math.isnan(row["faster_from"]) and math.isnan(row["slower_from"])
-    assert verdicts.at["fastest", "verdict"] == "mixed"  # a tie is neither for the claim nor against it
-    assert "cannot tell" in verdicts.at["fastest", "scope"]
+    assert verdict.verdict == "mixed"  # a tie is neither for the claim nor against it
+    assert "cannot tell" in verdict.scope
 
 
 def test_a_store_of_diagonal_paths_alone_reports_without_a_crossover_against_lstm(tmp_path):

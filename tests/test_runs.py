@@ -32,3 +32,13 @@ def test_a_spike_it_recovers_from_is_not_a_divergence():
 def test_the_measure_flag_still_counts():
     r = runs(evaluations([2.7, 0.16, 0.15], flagged=True))
     assert r["diverged"].iloc[0] and not r["blown_up"].iloc[0]
+
+
+def test_the_threshold_is_the_rule_at_the_end_of_the_run():
+    """Ending just above BLOWN_UP x baseline is diverged, just below is not; a loss 100x the
+    baseline (a bad run, not a blown-up one) is a run that did not learn."""
+    base = 1 / 6
+    assert runs(evaluations([2.7, 0.16, 1.1 * BLOWN_UP * base]))["diverged"].iloc[0]
+    for end in (0.9 * BLOWN_UP * base, 100 * base):
+        r = runs(evaluations([2.7, 0.16, end]))
+        assert not r["diverged"].iloc[0] and not r["blown_up"].iloc[0]

@@ -147,3 +147,10 @@ def crossover(p: pd.DataFrame) -> List[tuple]:
         r = ratios(g, refs)
         out.append((k, g, refs, r, lengths(r)))
     return sorted(out, key=lambda o: (-o[1]["seq_len"].nunique(), int(o[1]["threads"].iloc[0])))
+
+
+def all_evidence(groups: List[tuple]) -> Dict[str, pd.DataFrame]:
+    """The claims' evidence (`evidence`) over every group `crossover` returns, one frame per claim."""
+    ev = [evidence(r, refs, len(groups) > 1) for _, _, refs, r, _ in groups]
+    return {c: pd.concat([e[c] for e in ev if c in e], ignore_index=True) for c in ("scan", "fastest")
+            if any(c in e for e in ev)}

@@ -8,9 +8,8 @@ import pandas as pd
 import seaborn as sns
 
 from analysis.load import of
+from analysis.reduce.crossover import all_evidence, length_text
 from analysis.reduce.crossover import crossover as reduce_crossover
-from analysis.reduce.crossover import evidence as crossover_evidence
-from analysis.reduce.crossover import length_text
 from analysis.reduce.throughput import by_config, cost_fit, points, ratios
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
@@ -268,7 +267,4 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> tuple:
                                   "path (solid: fused kernel; dotted: native loop of torch.nn; dashed: the cell's own "
                                   "sequential loop; dash-dot: parallel scan; the finer dashes: the linear-space "
                                   "kernels fused_loop, chunked, cpp, compiled)"))
-    ev = [crossover_evidence(r, refs, len(groups) > 1) for _, _, refs, r, _ in groups]
-    merged = {c: pd.concat([e[c] for e in ev if c in e], ignore_index=True) for c in ("scan", "fastest")
-              if any(c in e for e in ev)}
-    return "\n".join(md), merged
+    return "\n".join(md), all_evidence(groups)
