@@ -17,6 +17,11 @@ from bench.config.schema import register_configs
 ROOT = Path(__file__).resolve().parent.parent
 CONF = str(ROOT / "conf")
 
+# One intra-op thread for the in-process tests: their tensors are tiny, where a second OpenMP
+# thread only adds barrier waits (on a busy machine a step of an 8-unit LSTM took 0.2 s, 20x its
+# one-thread time). A test about threads sets `threads` in its config (bench/run/device.py).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _configs():
