@@ -1,6 +1,7 @@
 """The state-tracking tasks (generators against their definitions written out here), the signed
 control cell, sLSTM's official forget gate, and the long_range rows of a final-label task."""
 import itertools
+import math
 
 import pandas as pd
 import pytest
@@ -141,3 +142,20 @@ def test_forget_gate_is_refused_for_other_cells(make_cfg):
     from bench.config.validate import validate
     with pytest.raises(ConfigError, match="model.forget_gate=sigmoid with model.cell=lstm: only for model.cell in"):
         validate(make_cfg(["model.cell=lstm", "model.forget_gate=sigmoid"]))
+
+
+def test_the_horizon_table_lists_tasks_then_cells_in_registry_order():
+    """Rows in the order the registries give (tasks, then cells), whatever order the runs came in;
+    each seed's horizon is its first length below 0.9, inf where it tracks every length."""
+    from analysis.reduce.state import summary
+    rows = []
+    for task, cell in [("word_s3", "mingru"), ("parity_final", "lstm"), ("word_s3", "rnn"), ("parity_final", "mingru")]:
+        for seed in (100, 101):
+            for n in STATE_TEST_LENGTHS:
+                acc = 1.0 if cell in ("lstm", "rnn") or n < 64 else 0.5
+                rows.append({"task": task, "cell": cell, "seed": seed, "test_len": n, "scaled_acc": acc,
+                             "solved": True, "measure_lr": 0.01, "on_edge": False, "budget": 5000})
+    s = summary(pd.DataFrame(rows))
+    assert list(zip(s["task"], s["cell"])) == [("parity_final", "lstm"), ("parity_final", "mingru"),
+                                                ("word_s3", "rnn"), ("word_s3", "mingru")]
+    assert s["horizon_median"].tolist() == [math.inf, 64, math.inf, 64] and s["tracking"].tolist() == [2, 0, 2, 0]

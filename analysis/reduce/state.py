@@ -13,6 +13,7 @@ from analysis.load import of
 from analysis.reduce.fits import succeeds_where_other_does_not, wilson
 from analysis.reduce.runs import runs
 from analysis.select import RULES, chosen_runs
+from bench.cells.registry import REGISTRY
 from bench.tasks.registry import TASKS
 from bench.tasks.state import STATE_TEST_LENGTHS
 
@@ -75,7 +76,12 @@ def summary(g: pd.DataFrame) -> pd.DataFrame:
                      "horizon_median": float(np.median(hz)), "horizon_min": float(hz.min()), "horizon_max": float(hz.max()),
                      "tracking": tracks, "tracking_lo": wilson(tracks, n)[0], "tracking_hi": wilson(tracks, n)[1],
                      "scaled_40_256_best": far.max(), "scaled_40_256_median": far.median()})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    rank = {"task": {t: i for i, t in enumerate(TASKS_WITH_LENGTHS)}, "cell_key": {c: i for i, c in enumerate(REGISTRY)}}
+    return out.sort_values(["task", "cell_key", "cell"], kind="stable",  # tasks, then cells, in registry order
+                           key=lambda c: c.map(rank[c.name]) if c.name in rank else c).reset_index(drop=True)
 
 
 def horizon_text(v: float) -> str:

@@ -8,12 +8,14 @@ from typing import Optional
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from analysis.reduce.state import HORIZON_AT, QUOTED, evidence, horizon_text, per_seed, summary
+from analysis.reduce.state import HORIZON_AT, QUOTED, TASKS_WITH_LENGTHS, evidence, horizon_text, per_seed, summary
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
+from bench.cells.registry import REGISTRY
 from bench.tasks.state import STATE_TEST_LENGTHS
 
 TITLE, ANCHOR = "State tracking", "state"
+ORDER = {c: i for i, c in enumerate(REGISTRY)}  # the figure lists cells in registry order
 INTRO = ("Three tasks whose answer is a state that every step updates: **parity** with one label at "
          "the end (Deletang et al. 2023; Grazzi et al. 2025's protocol), **modular arithmetic** mod 5 "
          "without brackets and the **word problem of S3**, the smallest non-abelian group, both "
@@ -62,30 +64,36 @@ def horizon_table(s: pd.DataFrame, report) -> str:
 
 
 def accuracy_figure(g: pd.DataFrame, report) -> str:
-    tasks = list(dict.fromkeys(g["task"]))
+    tasks = [t for t in TASKS_WITH_LENGTHS if t in set(g["task"])]
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), sharey=True, squeeze=False)
     fg = g["forget_gate"].fillna("").replace({"null": ""}) if "forget_gate" in g else pd.Series("", index=g.index)
     g = g.assign(label=g["cell"] + fg.map(lambda f: f" ({f})" if f else ""))
     for ax, task in zip(axes[0], tasks):
-        for label, d in g[g["task"] == task].groupby("label", sort=False):
+        d_task = g[g["task"] == task]
+        labels = sorted(set(d_task["label"]), key=lambda lb: (ORDER.get(lb.split()[0], len(ORDER)), lb))
+        for label in labels:  # cells in registry order
+            d = d_task[d_task["label"] == label]
             q = d.groupby("test_len")["scaled_acc"].agg(["median", "min", "max"]).sort_index()
             cell = label.split()[0]
             ax.plot(q.index, q["median"], marker=CELL_MARKERS.get(cell, "o"), color=CELL_PALETTE.get(cell),
-                    ls="--" if "(" in label else "-", label=label, ms=4)
+                    ls="-." if "sigmoid" in label else "--" if "(" in label else "-", label=label, ms=4)
             ax.fill_between(q.index, q["min"], q["max"], color=CELL_PALETTE.get(cell), alpha=0.12, lw=0)
         ax.axhline(HORIZON_AT, color="grey", ls=":", lw=1)
         ax.axvline(40, color="grey", ls="-", lw=0.6)
-        ax.set(xscale="log", title=task, xlabel="test length (line: the longest training length)", ylim=(-0.15, 1.05))
+        ax.set(xscale="log", title=task, xlabel="test length", ylim=(-0.15, 1.05))
+        ax.set_xticks(list(STATE_TEST_LENGTHS), [str(n) for n in STATE_TEST_LENGTHS], fontsize="x-small")
+        ax.xaxis.set_minor_locator(plt.NullLocator())
     axes[0][0].set_ylabel("scaled accuracy (0 chance, 1 perfect)")
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small")
-    fig.suptitle("State tracking beyond the training length: median over reported seeds, band: range", y=1.03)
+    fig.suptitle("State tracking beyond the training length: median over reported seeds, band: range "
+                 "(vertical line: the longest training length)", y=1.03)
     return report.figure("state_tracking_lengths", fig, "scaled final-step accuracy against test length per "
                          f"task and cell (10 reported seeds; dotted: the horizon's {HORIZON_AT})")
 
 
 def quoted_table(s: pd.DataFrame, report) -> str:
     """Grazzi et al.'s published rows beside this suite's parity, marked as quoted."""
-    ours = s[s["task"] == "parity_final"][["cell", "scaled_40_256_best", "scaled_40_256_median"]]
+    ours = s[s["task"] == "parity_final"][["cell", "scaled_40_256_best", "scaled_40_256_median"]].round(3)
     ours = ours.rename(columns={"cell": "cell (measured here)", "scaled_40_256_best": "parity: best of seeds",
                                 "scaled_40_256_median": "parity: median"})
     return (report.table("state_quoted", QUOTED, "quoted, not measured here: Grazzi et al. (ICLR 2025) Table 3, "
