@@ -112,6 +112,13 @@ def choose(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     return best.drop(columns=["_order", "_lr"]).reset_index(drop=True)
 
 
+def choice_text(lr, on_edge, by_solve) -> str:
+    """A chosen learning rate with its flags, as the tables print it (flags may come back from a
+    CSV table as text)."""
+    return (f"{float(lr):g}" + (" (edge)" if str(on_edge) == "True" else "")
+            + ("" if str(by_solve) == "True" else " (no tuning seed solved: chosen on validation loss)"))
+
+
 def _at_choice(runs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     """Reported runs (seed >= REPORTED_FROM) at each group's chosen candidate, with the choice's
     flags and `tuning_budget` (the budget the candidates trained under)."""

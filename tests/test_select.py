@@ -116,3 +116,9 @@ def test_selection_refuses_a_store_without_the_tuning_points(tmp_path):
     (tmp_path / "s").mkdir()
     r = run_cli(["analysis.select", str(tmp_path / "s"), "--rule", "recipe", "--from", "selection_smoke_tune"])
     assert r.returncode != 0
+
+
+def test_a_choice_prints_its_flags_from_the_frame_or_from_a_csv_table():
+    from analysis.select import choice_text
+    assert choice_text(0.01, True, False) == "0.01 (edge) (no tuning seed solved: chosen on validation loss)"
+    assert choice_text(0.003, "False", "True") == "0.003"   # flags as a CSV table gives them back

@@ -13,6 +13,7 @@ from analysis.reduce.crossover import length_text
 from analysis.reduce.gradients import ladder_rows
 from analysis.reduce.long_lag import continued_text
 from analysis.report.verdicts import CLAIMS
+from analysis.select import choice_text
 
 
 def reference_command(study: str) -> str:
@@ -214,7 +215,7 @@ def state(report: Path) -> str:
     h = lambda v: "> 256" if v == math.inf or (isinstance(v, str) and v == "inf") else f"{float(v):.0f}"
     return md(pd.DataFrame({
         "task": s["task"], "cell": s["cell"],
-        "lr (tuning seeds)": [f"{r.lr:g}" + (" (edge)" if str(r.on_edge) == "True" else "") for r in s.itertuples()],
+        "lr (tuning seeds)": [choice_text(r.lr, r.on_edge, getattr(r, "by_solve", True)) for r in s.itertuples()],
         "solved at training lengths [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.solved_lo:.2f}, {r.solved_hi:.2f}]"
                                                     for r in s.itertuples()],
         "state horizon, median [min, max]": [f"{h(r.horizon_median)} [{h(r.horizon_min)}, {h(r.horizon_max)}]"

@@ -110,19 +110,26 @@ def test_chunk_size(benchmark, seq_len):
 
 # Where a step's time goes, by the ops torch's profiler names (self time): the input projection
 # and its gradients (matmuls, the bias gradient's sum), the coefficients (the compiled graphs,
-# forward and backward), the recurrence op, the optimiser; the rest is copies and fills.
+# forward and backward), the recurrence op, the optimiser's arithmetic, copies and fills (making
+# tensors contiguous, zeroing gradients), and the framework's own time per step (the Python of
+# the optimiser and of the compiled and autograd functions, the autograd engine's nodes): fixed
+# per step, so its share falls as T grows. The rest (views, the readout and loss) is `other`.
 PIECES = {"projection": ("aten::addmm", "aten::mm", "aten::sum"),
           "coefficients, forward and backward (compiled)": ("## Call CompiledFxGraph",),
           "recurrence, forward": ("rnn_bench::linrec",), "recurrence, backward": ("rnn_bench::linrec_backward",),
           "optimiser": ("aten::_foreach", "aten::add_", "aten::mul_", "aten::addcmul_", "aten::addcdiv_",
-                        "aten::sqrt", "aten::lerp_", "aten::div_")}
+                        "aten::sqrt", "aten::lerp_", "aten::div_"),
+          "copies and fills": ("aten::copy_", "aten::fill_", "aten::zero_"),
+          "framework (Python wrappers, autograd engine)": (
+              "Optimizer.", "CompiledFunction", "Torch-Compiled Region", "TorchDynamo", "AOTDispatcher",
+              "LinearRecurrence", "autograd::engine", "AddmmBackward0", "TBackward0")}
 
 
 def piece_of(name: str) -> str:
     for piece, prefixes in PIECES.items():
         if any(name == p or name.startswith(p) for p in prefixes):
             return "recurrence, backward" if name == "rnn_bench::linrec_backward" else piece
-    return "other (copies, fills, readout, loss)"
+    return "other (views, readout, loss)"
 
 
 @pytest.mark.parametrize("seq_len", [1024, 4096])
@@ -163,4 +170,4 @@ def test_where_the_fastest_path_spends_its_step(benchmark, seq_len):
     for k, v in sorted(spent.items(), key=lambda kv: -kv[1]):
         b = bounds.get(k)
         print(f"  {k:48s} {v:7.1f} ms ({v / total:4.0%})" + (f"  bound {b:6.1f} ms, x{v / b:.1f} of it" if b else ""))
-    assert 1 - spent.get("other (copies, fills, readout, loss)", 0.0) / total >= 0.8
+    assert 1 - spent.get("other (views, readout, loss)", 0.0) / total >= 0.8

@@ -11,6 +11,7 @@ import pandas as pd
 from analysis.reduce.state import HORIZON_AT, QUOTED, TASKS_WITH_LENGTHS, evidence, horizon_text, per_seed, summary
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
+from analysis.select import choice_text
 from bench.cells.registry import REGISTRY
 from bench.tasks.state import STATE_TEST_LENGTHS
 
@@ -47,7 +48,7 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
 def horizon_table(s: pd.DataFrame, report) -> str:
     shown = pd.DataFrame({
         "task": s["task"], "cell": s["cell"],
-        "lr (tuning seeds)": s["lr"].map("{:g}".format) + s["on_edge"].map({True: " (edge)", False: ""}),
+        "lr (tuning seeds)": [choice_text(r.lr, r.on_edge, r.by_solve) for r in s.itertuples()],
         "solved at training lengths [95% Wilson]": [f"{r.solved}/{r.seeds} [{r.solved_lo:.2f}, {r.solved_hi:.2f}]"
                                                     for r in s.itertuples()],
         "state horizon, median [min, max]": [f"{horizon_text(r.horizon_median)} [{horizon_text(r.horizon_min)}, "
