@@ -264,3 +264,27 @@ def test_a_path_whose_kernel_cannot_run_fails_the_point(make_cfg, tmp_path, monk
     assert run_point(cfg) == "failed"
     err = pd.read_parquet(next(tmp_path.glob("*.parquet")))["error"].iloc[0]
     assert "KernelFallback" in err and "model.path=cpp needs the C++ kernel" in err and "no C++ compiler" in err
+
+
+@pytest.mark.slow  # torch.compile compiles for seconds
+def test_the_compiled_path_is_timed_compiled_after_the_counters(make_cfg, tmp_path, monkeypatch):
+    """The FLOP and byte counters run the step under a dispatch mode, after which a compiled
+    function runs eagerly in the process; the measure compiles it again before timing, so the
+    first timed step runs the compiled graph (CompiledFunction), not the eager ops (aten::sigmoid)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from bench.cells.cpp_linrec import cpp_kernel
+    from bench.measures import throughput
+    if cpp_kernel() is not None:
+        pytest.skip(f"the compiled path needs the C++ kernel: {cpp_kernel()}")
+    seen, real = [], throughput.time_steps
+
+    def first_step_profiled(step, cfg):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        seen.append({e.key for e in prof.key_averages()})
+        return real(step, cfg)
+    monkeypatch.setattr(throughput, "time_steps", first_step_profiled)
+    cfg = make_cfg([*SMALL, "model.cell=mingru", "model.path=compiled", f"results_dir={tmp_path}"])
+    assert run_point(cfg) == "ok"
+    assert "CompiledFunction" in seen[0] and "aten::sigmoid" not in seen[0]

@@ -163,6 +163,16 @@ def compiled(fn: Callable) -> Callable:
     return _COMPILED[fn]
 
 
+def forget_compiled() -> None:
+    """Drop every compiled function, so that the next call compiles afresh. A compiled function
+    called under a TorchDispatchMode (FlopCounterMode, ByteCounter) runs eagerly from then on in
+    this process, even once the mode has exited (torch 2.13: a profiled step then shows
+    aten::sigmoid instead of CompiledFunction, and minGRU's T=1024 step took 2x as long), so a
+    measure that counts FLOPs or bytes calls this before it times (bench/measures/throughput.py)."""
+    torch._dynamo.reset()
+    _COMPILED.clear()
+
+
 def recurrence_bytes(kernel: str, T: int, N: int, itemsize: int) -> Tuple[int, int]:
     """(forward, backward) bytes the kernel's ops read and write for (T, N) coefficients (PASSES)."""
     fwd, bwd = PASSES[kernel]
