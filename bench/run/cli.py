@@ -15,6 +15,7 @@ from omegaconf import DictConfig, open_dict
 
 from bench.config.errors import ConfigError, one_line
 from bench.config.schema import register_configs
+from bench.run import interrupt
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -37,9 +38,11 @@ def app(cfg: DictConfig):
     except ConfigError as exc:
         print(f"bench: error: {exc}; nothing was run", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        if not single:
-            raise  # the sweeper counts what is stored
+    except (Exception, KeyboardInterrupt) as exc:  # or a clean-up that failed after Ctrl-C
+        if not interrupt.is_interrupt(exc):
+            raise
+        if not single:  # the sweeper counts what is stored
+            raise KeyboardInterrupt from exc
         print("bench: interrupted: the point was not stored; the same command measures it", file=sys.stderr)
         sys.exit(130)
     if single:
@@ -116,4 +119,11 @@ def main() -> None:
     if problem:
         print(f"bench: error: {problem}; nothing was run", file=sys.stderr)
         sys.exit(2)
-    app()
+    interrupt.install()
+    try:
+        app()
+    except SystemExit as exc:  # Hydra reports an error that Ctrl-C caused while it composed the point
+        if interrupt.fired() and exc.code not in (None, 0, 130):
+            print("bench: interrupted: the same command resumes (stored points are skipped)", file=sys.stderr)
+            sys.exit(130)
+        raise

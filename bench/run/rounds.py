@@ -106,12 +106,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.rounds < 3:
         parser.error("--rounds must be at least 3: an interval over rounds needs several")
     from bench.config.errors import ConfigError
+    from bench.run import interrupt
+    interrupt.install()
     try:
         return run(args.preset, args.rounds, args.overrides)
     except ConfigError as exc:
         print(f"bench.run.rounds: error: {exc}; nothing was measured", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C, or a time limit's SIGINT: the point in progress is not stored
+    except BaseException as exc:  # Ctrl-C, or a time limit's SIGINT: the point in progress is not stored
+        if not interrupt.is_interrupt(exc):
+            raise
         print(f"bench.run.rounds: {args.preset}: interrupted; the same command resumes (stored rounds "
               "are skipped)", file=sys.stderr)
         return 130

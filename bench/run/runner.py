@@ -13,7 +13,7 @@ from bench.cells.registry import spec
 from bench.config.validate import validate, validate_on_device
 from bench.measures.point import Point
 from bench.measures.registry import MEASURES
-from bench.run import progress
+from bench.run import interrupt, progress
 from bench.run.device import (
     DTYPES,
     backend_context,
@@ -136,6 +136,8 @@ def measure_frame(r: Resolved, name: str):
             injected_failure(r.point)
             rows = MEASURES[cfg.measure.name].measure(point)
         except Exception as exc:
+            if interrupt.fired():  # Ctrl-C that a clean-up turned into another error: not a failure
+                raise KeyboardInterrupt from exc
             status = classify(exc)
             error = f"{type(exc).__name__}: {exc}"[:2000]
             progress.write(f"point {name} {status}: {error}")

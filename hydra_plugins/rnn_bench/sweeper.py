@@ -32,6 +32,7 @@ from bench.run import progress
 class BenchSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         from bench.measures.registry import MEASURES  # late: keeps torch out of Hydra's plugin scan
+        from bench.run import interrupt
         from bench.run.runner import resolve
         from bench.run.store import point_path
 
@@ -44,7 +45,11 @@ class BenchSweeper(BasicSweeper):
                 r = resolve(cfg)
                 measures.add(r.cfg.measure.name)
                 self.paths.append(str(point_path(r.cfg.results_dir, r.chash)))
-            except (ConfigError, HydraException, OmegaConfBaseException) as exc:
+            except Exception as exc:
+                if interrupt.fired():  # Ctrl-C while Hydra composed the point (bench/run/interrupt.py)
+                    raise KeyboardInterrupt from exc
+                if not isinstance(exc, (ConfigError, HydraException, OmegaConfBaseException)):
+                    raise
                 problem = str(exc) if isinstance(exc, ConfigError) else one_line(exc)
                 print(f"bench: error: {problem} (sweep point: {' '.join(overrides) or 'defaults'}); "
                       "nothing was run", file=sys.stderr)
@@ -146,7 +151,11 @@ class BenchSweeper(BasicSweeper):
             print(f"bench: error: the sweep has no points ({' '.join(arguments) or 'no overrides'}: an "
                   "empty range or list); nothing was run", file=sys.stderr)
             sys.exit(2)
-        self.validate_batch_is_legal(points)
+        try:
+            self.validate_batch_is_legal(points)
+        except KeyboardInterrupt:
+            print("bench: interrupted while the sweep's points were checked; nothing was run", file=sys.stderr)
+            sys.exit(130)
         returns: List[Sequence[JobReturn]] = []
         try:
             for batch in batches:
@@ -163,13 +172,14 @@ class BenchSweeper(BasicSweeper):
         """A sweep that cannot go on: how many points are stored, and that the command resumes."""
         self.stop_watching()
         progress.close()
-        if isinstance(exc, KeyboardInterrupt) and not getattr(self, "jobs_gone", False):
+        from bench.run import interrupt  # late: keeps the plugin scan light
+        if interrupt.is_interrupt(exc) and not getattr(self, "jobs_gone", False):
             print(f"bench: interrupted: {self.stored()} of {len(self.paths)} points are stored; the "
                   "same command resumes (stored points are skipped, nothing is measured twice)", file=sys.stderr)
             sys.exit(130)
         if self.in_process():
             raise exc
-        if isinstance(exc, KeyboardInterrupt):
+        if interrupt.is_interrupt(exc):
             exc = RuntimeError("every job of the sweep left the queue with points unstored "
                                "(cancelled, timed out or lost)")
         self.job_died(exc)
