@@ -13,7 +13,7 @@ from analysis.load import of
 from analysis.reduce.fits import succeeds_where_other_does_not, wilson
 from analysis.reduce.runs import runs
 from analysis.select import RULES, chosen_runs
-from bench.cells.registry import REGISTRY
+from bench.cells.registry import cell_rank
 from bench.tasks.registry import TASKS
 from bench.tasks.state import STATE_TEST_LENGTHS
 
@@ -80,7 +80,7 @@ def summary(g: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    rank = {"task": {t: i for i, t in enumerate(TASKS_WITH_LENGTHS)}, "cell_key": {c: i for i, c in enumerate(REGISTRY)}}
+    rank = {"task": {t: i for i, t in enumerate(TASKS_WITH_LENGTHS)}, "cell_key": cell_rank}
     return out.sort_values(["task", "cell_key", "cell"], kind="stable",  # tasks, then cells, in registry order
                            key=lambda c: c.map(rank[c.name]) if c.name in rank else c).reset_index(drop=True)
 

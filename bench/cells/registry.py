@@ -153,6 +153,12 @@ def spec_of(module: nn.Module) -> CellSpec:
     raise KeyError(f"{type(module).__name__}: no registered cell builds this module")
 
 
+def cell_rank(name: str) -> int:
+    """A cell's place in registry order, by which tables, figures and summaries list cells; a
+    name that is not registered comes last."""
+    return list(REGISTRY).index(name) if name in REGISTRY else len(REGISTRY)
+
+
 def family(name: str) -> Tuple[str, ...]:
     """The registered cells of one family, e.g. family('lstm') -> ('lstm', 'ref_lstm')."""
     return tuple(n for n, s in REGISTRY.items() if s.family == name)

@@ -17,12 +17,11 @@ from analysis.reduce.fits import fraction, wilson
 from analysis.reduce.runs import runs
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
-from bench.cells.registry import REGISTRY
+from bench.cells.registry import REGISTRY, cell_rank
 from bench.tasks.registry import TASKS as TASK_REGISTRY
 
 TITLE, ANCHOR = "LSTM against modern recurrent cells", "modern"
 GENERALISES = 0.99   # final-step accuracy at which a seed counts as right at a test length
-ORDER = {c: i for i, c in enumerate(REGISTRY)}  # tables list cells in registry order
 # running parity (length factors) and selective copying; the final-step state tasks are state.py's
 TASKS = tuple(name for name, t in TASK_REGISTRY.items()
               if t.kind == "selection" or (t.kind == "state" and t.generalise == "factors"))
@@ -157,7 +156,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
     detail = pd.DataFrame()
     g = per_seed_generalisation(df, r)
     if not g.empty:
-        g = g.sort_values(["cell", "test_len"], key=lambda s: s.map(ORDER) if s.name == "cell" else s)
+        g = g.sort_values(["cell", "test_len"], key=lambda s: s.map(cell_rank) if s.name == "cell" else s)
         detail, table = parity_tables(g, report)
     table_md = report.table("modern_summary", summary(r, detail), "per cell: parity solved at the training "
                             "length and accuracy at the longest test length; selective copying solved "
@@ -174,7 +173,7 @@ def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
                                for row in at.itertuples()))
     sel = r[r["task"] == "selective_copy"]
     if not sel.empty:
-        sel = sel.sort_values(["cell", "seed"], key=lambda s: s.map(ORDER) if s.name == "cell" else s)
+        sel = sel.sort_values(["cell", "seed"], key=lambda s: s.map(cell_rank) if s.name == "cell" else s)
         keep = ["cell", "num_layers", "hidden_size", "seq_len", "seed", "solved", "steps_to_solve",
                 "seconds_to_solve", "final_test_acc", "train_seconds", "steps"]
         keep += ["diverged", "diverged_step"] if sel["diverged"].any() else []

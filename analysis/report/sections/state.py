@@ -12,11 +12,10 @@ from analysis.reduce.state import HORIZON_AT, QUOTED, TASKS_WITH_LENGTHS, eviden
 from analysis.report.page import SectionResult
 from analysis.report.palette import CELL_MARKERS, CELL_PALETTE
 from analysis.select import choice_text
-from bench.cells.registry import REGISTRY
+from bench.cells.registry import cell_rank
 from bench.tasks.state import STATE_TEST_LENGTHS
 
 TITLE, ANCHOR = "State tracking", "state"
-ORDER = {c: i for i, c in enumerate(REGISTRY)}  # the figure lists cells in registry order
 INTRO = ("Three tasks whose answer is a state that every step updates: **parity** with one label at "
          "the end (Deletang et al. 2023; Grazzi et al. 2025's protocol), **modular arithmetic** mod 5 "
          "without brackets and the **word problem of S3**, the smallest non-abelian group, both "
@@ -71,7 +70,7 @@ def accuracy_figure(g: pd.DataFrame, report) -> str:
     g = g.assign(label=g["cell"] + fg.map(lambda f: f" ({f})" if f else ""))
     for ax, task in zip(axes[0], tasks):
         d_task = g[g["task"] == task]
-        labels = sorted(set(d_task["label"]), key=lambda lb: (ORDER.get(lb.split()[0], len(ORDER)), lb))
+        labels = sorted(set(d_task["label"]), key=lambda lb: (cell_rank(lb.split()[0]), lb))
         for label in labels:  # cells in registry order
             d = d_task[d_task["label"] == label]
             q = d.groupby("test_len")["scaled_acc"].agg(["median", "min", "max"]).sort_index()
