@@ -39,9 +39,9 @@ def test_scorecard_gives_each_claim_a_verdict_by_its_rule(built):
     assert list(v.index) == CLAIM_KEYS
     assert v.at["reach", "verdict"] == "supported" and "T=20; T=40; T=80" in v.at["reach", "scope"]
     assert "lstm 3.01 [3.01, 3.01] vs rnn 1 [1, 1]" in v.at["reach", "figure"]
-    assert v.at["slower", "verdict"] == "supported" and v.at["slower", "figure"].startswith("3.00x [3.00, 3.00]")
+    assert v.at["slower", "verdict"] == "supported" and "3.00x [3.00, 3.00]" in v.at["slower", "figure"]
     assert "one run's repetitions only" in v.at["slower", "figure"]  # no rounds in this store: labelled
-    assert v.at["bidir", "verdict"] == "supported" and v.at["bidir", "figure"].startswith("2.00x")
+    assert v.at["bidir", "verdict"] == "supported" and "2.00x" in v.at["bidir", "figure"]
     assert v.at["gates", "verdict"] == "not measured" and v.at["long_lag", "verdict"] == "not measured"
     card = (out / "report.md").read_text().split("## Scorecard")[1].split("<a id")[0]
     assert "not in this store: `make bench EXP=long_range_fair`; committed verdict: `results/reference/fair`" in card

@@ -198,7 +198,8 @@ def crossover(report: Path) -> str:
     out = md(pd.DataFrame({f"step-time ratio [95%], {int(r['threads'].min())} thread": wide.index,
                            **{f"T={T}": wide[T].fillna("-").values for T in wide.columns},
                            f"memory ratio at T={int(at['seq_len'].max())}":
-                               [f"{mem.get(c, math.nan):.2f}" for c in wide.index]}))
+                               ["-" if math.isnan(mem.get(c, math.nan)) else f"{mem.get(c, math.nan):.2f}"
+                                for c in wide.index]}))
     lengths = tables(report, "crossover_lengths")
     if lengths.empty:
         return out

@@ -243,7 +243,9 @@ def crossover(p: pd.DataFrame, report, claims: dict) -> tuple:
     md = [report.table("crossover_ratios", ratios, "step-time ratios at equal seq_len and thread count (below 1: "
                        "the first is faster), with the 95% interval [ratio_lo, ratio_hi] (interval_covers: over "
                        "interleaved rounds, the two sides timed in one group of each round, or one run's "
-                       "repetitions); memory_ratio: measured peak memory, first over second; the torch.nn cells "
+                       "repetitions); every point is kept, also those the noise check flags: a noisy round "
+                       "widens the interval over rounds, where leaving it out would leave too few rounds "
+                       "for any interval at the longest lengths; memory_ratio: measured peak memory, first over second; the torch.nn cells "
                        f"on their fastest backend here ({', '.join(refs.values())})")]
     if not lengths.empty:
         shown = lengths.assign(verdict=[length_text(r) for r in lengths.itertuples()],
