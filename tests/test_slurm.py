@@ -4,6 +4,7 @@ cancelled sweep resumed, a failing point, the job's CPU allocation in timed rows
 bar counting records as they land. Skipped, with the reason, where no cluster answers."""
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -84,14 +85,19 @@ def test_each_measure_kind_through_the_slurm_launcher(tmp_path, tmp_path_factory
         assert (df["threads"] == 1).all()
 
 
-def test_cancelled_sweep_resumes_without_loss_or_remeasurement(tmp_path):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_cancelled_sweep_resumes_without_loss_or_remeasurement(tmp_path, sigint):
     """One job at a time; cancel the array once two records have landed; the re-run measures
-    only what is missing and leaves the stored records untouched."""
-    store, name = tmp_path / "store", "rnnbench-resume"
+    only what is missing and leaves the stored records untouched. Also with SIGINT ignored, as
+    under nohup or in the background of a script (`bash .ci/run &`), where the queue watch cannot
+    interrupt the sweep through Python's default handler."""
+    store, name = tmp_path / "store", f"rnnbench-resume-{sigint}"
     args = ["model.cell=rnn,lstm", "data.seq_len=10,20,30,40", *TINY, f"results_dir={store}", "progress=false",
             *launcher(tmp_path, name, array_parallelism=1)]
+    how = signal.SIG_IGN if sigint == "ignored" else signal.SIG_DFL  # SIG_DFL: Python installs its own
     proc = subprocess.Popen([sys.executable, "-m", "bench", "-m", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, how))
     deadline = time.time() + 300
     while len(list(store.glob("*.parquet"))) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)

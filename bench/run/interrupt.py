@@ -26,6 +26,12 @@ def install() -> None:
         signal.signal(signal.SIGINT, _handler)
 
 
+def clear() -> None:
+    """The interrupt was the program's own (the SLURM queue watch's `interrupt_main`), not a key."""
+    global _fired
+    _fired = False
+
+
 def fired() -> bool:
     return _fired
 

@@ -14,6 +14,7 @@ where dataclasses cannot resolve string annotations.)"""
 import _thread
 import glob
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -82,6 +83,10 @@ class BenchSweeper(BasicSweeper):
         node lost): without accounting (sacct) submitit cannot see that and would wait forever."""
         self._stop, self.jobs_gone = threading.Event(), False
         paths, name = list(self.paths), self.slurm_job_name()
+        if name is not None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # started with SIGINT ignored (nohup, a background job of a script): interrupt_main
+            # would do nothing and the sweep would wait forever; the key stays ignored
+            signal.signal(signal.SIGINT, self.interrupt_if_jobs_gone)
 
         def loop() -> None:
             seen, empty_polls, tick = False, 0, 0
@@ -102,6 +107,10 @@ class BenchSweeper(BasicSweeper):
                     return
         self._watcher = threading.Thread(target=loop, daemon=True)
         self._watcher.start()
+
+    def interrupt_if_jobs_gone(self, signum, frame) -> None:
+        if self.jobs_gone:
+            raise KeyboardInterrupt
 
     def slurm_job_name(self) -> Optional[str]:
         launcher = self.config.hydra.launcher
@@ -180,6 +189,7 @@ class BenchSweeper(BasicSweeper):
         if self.in_process():
             raise exc
         if interrupt.is_interrupt(exc):
+            interrupt.clear()  # the queue watch's interrupt: the jobs are gone, no key was pressed
             exc = RuntimeError("every job of the sweep left the queue with points unstored "
                                "(cancelled, timed out or lost)")
         self.job_died(exc)
