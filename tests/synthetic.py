@@ -250,13 +250,14 @@ def write_cpu_cost(store: Path) -> Path:
     return store
 
 
-def write_state_study(store: Path, unsigned_solves_parity: bool = False) -> Path:
+def write_state_study(store: Path, unsigned_solves_parity: bool = False, signed_tracks_s3: bool = False) -> Path:
     """State tracking as the nested selection stores it, with known answers. Tuning seeds 0-1 at lr
     0.01 (solves where the cell can) and 0.001 (never solves); reported seeds 100-109 at 0.01.
     parity_final: mingru_signed solves and generalises (scaled accuracy 1 at every test length);
     mingru and minlstm stay at chance (unless `unsigned_solves_parity`); lstm solves, tracks to 128
     and falls below the horizon at 192. word_s3: rnn, lstm, gru track every length; mingru_signed
-    solves the training lengths but falls to 0.2 from length 48 on."""
+    solves the training lengths but falls to 0.2 from length 48 on (tracks every length where
+    `signed_tracks_s3`)."""
     from bench.tasks.state import STATE_TEST_LENGTHS
     behaviour = {  # (task, cell) -> (solves, scaled accuracy at test length L)
         ("parity_final", "mingru_signed"): (True, lambda L: 1.0),
@@ -265,7 +266,7 @@ def write_state_study(store: Path, unsigned_solves_parity: bool = False) -> Path
         ("parity_final", "lstm"): (True, lambda L: 1.0 if L <= 128 else 0.5),
         ("word_s3", "rnn"): (True, lambda L: 1.0), ("word_s3", "lstm"): (True, lambda L: 1.0),
         ("word_s3", "gru"): (True, lambda L: 1.0),
-        ("word_s3", "mingru_signed"): (True, lambda L: 1.0 if L <= 40 else 0.2),
+        ("word_s3", "mingru_signed"): (True, lambda L: 1.0 if L <= 40 or signed_tracks_s3 else 0.2),
     }
     chance = {"parity_final": 0.5, "word_s3": 1 / 6}
     for (task, cell), (solves, scaled) in behaviour.items():

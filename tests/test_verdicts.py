@@ -1,5 +1,7 @@
 """Every claim's verdict comes from its stated rule and flips when its evidence flips
 (analysis/report/verdicts.py); the sections hand over the evidence (here, synthetic stores)."""
+import math
+
 import pandas as pd
 import pytest
 
@@ -83,17 +85,21 @@ def test_no_evidence_is_not_measured_and_every_claim_has_a_rule():
     assert combine([Finding("a", True, "x"), Finding("b", False, "y")]).verdict == "mixed"
 
 
-@pytest.mark.parametrize("flip,signed", [(False, "supported"), (True, "contradicted")])
-def test_state_claims_from_a_store(tmp_path, flip, signed):
-    """The signed-against-unsigned control flips when the unsigned cells learn parity too."""
+@pytest.mark.parametrize("flip,s3,signed,state", [(False, False, "supported", "supported"),
+                                                  (True, False, "contradicted", "supported"),
+                                                  (False, True, "supported", "contradicted")])
+def test_state_claims_from_a_store(tmp_path, flip, s3, signed, state):
+    """The signed-against-unsigned control flips when the unsigned cells learn parity too; the S3
+    claim is contradicted when the signed cell tracks S3 to 256 in most seeds too."""
     from analysis.report.__main__ import main
-    store, out = write_state_study(tmp_path / "s", unsigned_solves_parity=flip), tmp_path / "r"
+    store = write_state_study(tmp_path / "s", unsigned_solves_parity=flip, signed_tracks_s3=s3)
+    out = tmp_path / "r"
     assert main([str(store), "--out", str(out)]) == 0
     v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim")
-    assert v.at["signed", "verdict"] == signed and v.at["state", "verdict"] == "supported"
+    assert v.at["signed", "verdict"] == signed and v.at["state", "verdict"] == state
     h = pd.read_csv(out / "tables" / "state_horizons.csv").set_index(["task", "cell"])
     assert h.at[("parity_final", "lstm"), "horizon_median"] == 192  # first length below 0.9
-    assert h.at[("word_s3", "mingru_signed"), "horizon_median"] == 48
+    assert h.at[("word_s3", "mingru_signed"), "horizon_median"] == (math.inf if s3 else 48)
     assert h.at[("word_s3", "lstm"), "tracking"] == 10
     assert (out / "figures" / "state_tracking_lengths.png").exists()
     assert "quoted, not measured here" in (out / "report.md").read_text()
