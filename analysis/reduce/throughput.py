@@ -66,7 +66,8 @@ def by_config(p: pd.DataFrame) -> pd.DataFrame:
         first["step_times"], first["rounds"] = times, len(g)
         first["median_step_ms"] = float(np.median(times))
         first["iqr_step_ms"] = float(np.quantile(times, 0.75) - np.quantile(times, 0.25))
-        for c in ("median_forward_ms", "median_backward_ms", "peak_mem_bytes", "calib_flops_per_s", "rel_iqr"):
+        for c in ("median_forward_ms", "median_backward_ms", "peak_mem_bytes", "calib_flops_per_s", "calib_bytes_per_s",
+                  "roofline_ms", "rel_iqr"):  # each round calibrated its own peak and bandwidth: their median
             if c in g:
                 first[c] = g[c].median()
         first["noisy"] = bool(g["noisy"].astype(bool).any()) if "noisy" in g else False

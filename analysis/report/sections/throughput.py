@@ -78,7 +78,10 @@ def points_table(p: pd.DataFrame, report) -> str:
                                            for a, b in zip(full["roofline_ms"], full["roofline_fraction"])]
     return report.table("throughput_points", full, "step time per point (ms, median and IQR over "
                            "repetitions), rates and memory (the csv has forward and backward, sources, "
-                           "parameters)", shown=shown)
+                           "parameters); roofline: a model of the least time a step can take, its matmul "
+                           "FLOPs at the calibrated matmul peak plus its compulsory bytes at the triad's "
+                           "bandwidth, one after the other (a consistency check, not a prediction: data "
+                           "that stays in cache or overlap of the two can beat it)", shown=shown)
 
 
 def noise_line(p: pd.DataFrame) -> str:
@@ -86,7 +89,7 @@ def noise_line(p: pd.DataFrame) -> str:
     return (f"Noise: relative IQR of step time, median {noisy.median():.1%}, worst "
               f"{noisy.max():.1%}; {int((p['attempt'] > 1).sum())} of {len(p)} points were "
               f"re-measured and {int(p['noisy'].sum())} stayed above the limit (flagged `noisy`, "
-              "left out of the ratios).\n")
+              "left out of the ratios, except the crossover's, whose interval over rounds covers them).\n")
 
 
 def ratio_table(quiet: pd.DataFrame) -> pd.DataFrame:
