@@ -57,8 +57,10 @@ def verdict_rows(reports: Dict[str, Path]) -> pd.DataFrame:
 def verdicts(reports: Dict[str, Path]) -> str:
     """The front page's table: claim, verdict, the one number behind it."""
     v = verdict_rows(reports)
-    return md(pd.DataFrame({"claim": v["statement"], "verdict": "**" + v["verdict"] + "**",
-                            "measured [95% interval]": v["figure"]}))
+    # a mixed verdict's figure is one configuration of several: say how many hold (docs/results.md: which)
+    held = v["scope"].astype(str).str.extract(r"^(holds in \d+ of \d+)", expand=False)
+    verdict = "**" + v["verdict"] + "**" + held.map(lambda h: f" ({h})" if isinstance(h, str) else "")
+    return md(pd.DataFrame({"claim": v["statement"], "verdict": verdict, "measured [95% interval]": v["figure"]}))
 
 
 def verdict_details(reports: Dict[str, Path]) -> str:
