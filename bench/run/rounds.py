@@ -14,8 +14,9 @@ state that outlasts a group differs between rounds, and the analysis' interval o
 in round 1. Before a group's first round in a process, its timed points run once unstored (a
 warm-up round, into a temporary folder): whatever a process pays the first time it meets a shape
 is paid outside the rounds. (Without it, the crossover's first store had the fused LSTM, the first
-point of each length's group, 1.5x slower in round 1 than in rounds 2 and 3 at T >= 1024.) Stored rounds are skipped, so an interrupted run resumes; a group it stopped inside is
-measured whole again, so that no ratio divides sides timed in two runs.
+point of each length's group, 1.5x slower in round 1 than in rounds 2 and 3 at T >= 1024.)
+Stored rounds are skipped, so an interrupted run resumes; a group it stopped inside is measured
+whole again, so that no ratio divides sides timed in two runs.
 """
 from __future__ import annotations
 
