@@ -102,3 +102,24 @@ def test_a_store_of_diagonal_paths_alone_reports_without_a_crossover_against_lst
             _write(s, point, rows)
     assert main([str(s), "--out", str(tmp_path / "r")]) == 0
     assert not (tmp_path / "r" / "tables" / "crossover_lengths.csv").exists()
+
+
+def test_the_fastest_path_is_judged_with_intervals_simultaneous_over_the_paths_it_was_picked_from():
+    """minGRU's best path 0.90x [0.82, 0.99] over 5 rounds: alone, it is faster; picked as the best
+    of six on the same rounds, its interval made simultaneous over the six spans 1, and the claim
+    cannot tell. A path wholly below 1 even so (0.5x) holds again; all six above 1 contradicts."""
+    from analysis.reduce.crossover import evidence
+    from analysis.report.verdicts import judge_below_one
+
+    def judged(rows):
+        r = pd.DataFrame([{"threads": 1, "comparison": f"mingru {p} / lstm onednn", "seq_len": 4096, "ratio": x,
+                           "ratio_lo": lo, "ratio_hi": hi, "interval_covers": "rounds", "rounds": 5,
+                           "memory_ratio": 1.0} for p, (x, lo, hi) in rows.items()])
+        return judge_below_one(evidence(r, {"lstm": "lstm onednn"})["fastest"])
+
+    others = {p: (1.2, 1.1, 1.3) for p in ("loop", "scan", "fused_loop", "cpp", "compiled")}
+    assert judged({"chunked": (0.9, 0.82, 0.99)}).verdict == "supported"
+    v = judged({"chunked": (0.9, 0.82, 0.99), **others})
+    assert v.verdict == "mixed" and "simultaneous over its 6 paths" in v.figure
+    assert judged({"chunked": (0.5, 0.45, 0.55), **others}).verdict == "supported"
+    assert judged({"chunked": (1.15, 1.12, 1.18), **others}).verdict == "contradicted"
