@@ -123,3 +123,25 @@ def test_the_fastest_path_is_judged_with_intervals_simultaneous_over_the_paths_i
     assert v.verdict == "mixed" and "simultaneous over its 6 paths" in v.figure
     assert judged({"chunked": (0.5, 0.45, 0.55), **others}).verdict == "supported"
     assert judged({"chunked": (1.15, 1.12, 1.18), **others}).verdict == "contradicted"
+    # the holding path with the lowest upper bound speaks, not the lowest point ratio
+    v = judged({"compiled": (0.80, 0.40, 1.60), "cpp": (0.85, 0.83, 0.87)})
+    assert v.verdict == "supported" and v.figure.startswith("0.85x")
+
+
+def test_the_family_is_the_cells_paths_against_the_lstm_at_its_longest_length_only():
+    """Rows against the GRU, against the cell's own loop, at a shorter length, of another cell or
+    thread count, or without an interval are not among the k paths the interval is widened over."""
+    from analysis.reduce.crossover import evidence
+
+    def row(comparison, seq_len=4096, x=(0.9, 0.85, 0.95), threads=1):
+        return {"threads": threads, "comparison": comparison, "seq_len": seq_len, "ratio": x[0], "ratio_lo": x[1],
+                "ratio_hi": x[2], "interval_covers": "rounds", "rounds": 5, "memory_ratio": 1.0}
+    r = pd.DataFrame([row("mingru chunked / lstm onednn"), row("mingru cpp / lstm onednn"),
+                      row("mingru scan / gru native"), row("mingru chunked / mingru loop"),
+                      row("mingru compiled / lstm onednn", seq_len=1024), row("minlstm cpp / lstm onednn"),
+                      row("mingru compiled / lstm onednn", threads=2),
+                      row("mingru scan / lstm onednn", x=(math.nan, math.nan, math.nan))])
+    fastest = evidence(r, {"lstm": "lstm onednn", "gru": "gru native"})["fastest"].set_index("scope")
+    assert fastest["paths"].to_dict() == {"mingru chunked at T=4096, 1 thread": 2,
+                                          "minlstm cpp at T=4096, 1 thread": 1,
+                                          "mingru compiled at T=4096, 2 threads": 1}

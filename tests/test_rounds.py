@@ -111,7 +111,9 @@ def test_simultaneous_leaves_one_path_alone_and_widens_around_the_ratio_in_log_s
     assert simultaneous(0.8, 0.7, 0.9, 5, 1) == (0.7, 0.9)
     lo, hi = simultaneous(0.8, 0.7, 0.9, 5, 6)
     assert lo < 0.7 and hi > 0.9
-    assert math.log(0.8 / lo) / math.log(0.8 / 0.7) == pytest.approx(math.log(hi / 0.8) / math.log(0.9 / 0.8))
+    # each side's log distance scaled by t(1 - 0.05/12, 4 df) / t(0.975, 4 df) = 4.851 / 2.776
+    assert math.log(0.8 / lo) / math.log(0.8 / 0.7) == pytest.approx(1.747, abs=1e-3)
+    assert math.log(hi / 0.8) / math.log(0.9 / 0.8) == pytest.approx(1.747, abs=1e-3)
 
 
 def test_rounds_left_out_as_noisy_never_turn_into_a_pooled_ratio():

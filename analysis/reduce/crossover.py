@@ -6,7 +6,7 @@ section and docs/results.md read it."""
 from __future__ import annotations
 
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -129,17 +129,22 @@ def evidence(r: pd.DataFrame, refs: Dict[str, str], name_threads: bool = False) 
                    for c, p, t, n in zip(at["cell"], at["path"], at["seq_len"], at["threads"])]
     cols = ["scope", "ratio", "ratio_lo", "ratio_hi", "interval_covers"]
     longest = at[at["seq_len"] == at.groupby(["threads", "cell"])["seq_len"].transform("max")]
-    fastest = pd.DataFrame([best_of(g) for _, g in longest.groupby(["threads", "cell"], sort=True)])
+    best = [best_of(g) for _, g in longest.groupby(["threads", "cell"], sort=True)]
+    fastest = pd.DataFrame([b for b in best if b is not None], columns=cols + ["paths"])
     return {"scan": at[at["path"] == "scan"][cols], "fastest": fastest[cols + ["paths"]]}
 
 
-def best_of(g: pd.DataFrame) -> pd.Series:
+def best_of(g: pd.DataFrame) -> Optional[pd.Series]:
     """The row that speaks for "one of these k paths is faster than the reference" (claim
     `fastest`), chosen and judged on the same rounds: every path's interval is first made
     simultaneous over the k (`simultaneous`, Bonferroni), so that choosing the best of k does not
     shrink the family's 95%. Then: a path whose interval lies wholly below 1, the one with the
     lowest upper bound (the claim holds); else, where every interval lies wholly above 1, the
-    lowest ratio (it fails); else the lowest lower bound (the intervals cannot tell)."""
+    lowest ratio (it fails); else the lowest lower bound (the intervals cannot tell). A path with
+    no interval (NaN) is not one of the k; None where no path has one."""
+    g = g.dropna(subset=["ratio", "ratio_lo", "ratio_hi"])
+    if g.empty:
+        return None
     wide = [simultaneous(r.ratio, r.ratio_lo, r.ratio_hi, r.rounds, len(g)) if r.interval_covers == "rounds"
             else (r.ratio_lo, r.ratio_hi) for r in g.itertuples()]
     g = g.assign(ratio_lo=[w[0] for w in wide], ratio_hi=[w[1] for w in wide], paths=len(g))
