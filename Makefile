@@ -107,9 +107,8 @@ ci-counts: venv ## CI instruction-count check (valgrind): every cell's training 
 ci-history: venv ## draw every CI metric across the commits in results/ci/history
 	$(PY) -m analysis.history $(CI_HISTORY) --out results/ci/history.png
 
-baseline: venv ## re-record results/baseline on this machine (commit it, name the machine)
-	rm -f $(BASELINE)/*.parquet $(BASELINE)/manifest.json
-	$(PY) -m bench.run.suite ci results_dir=$(BASELINE)
+baseline: venv ## re-record results/baseline on this machine from a clean commit (commit it, name the machine)
+	$(PY) -m bench.run.reference --baseline $(BASELINE)
 	$(PY) -m analysis.ci.manifest $(BASELINE) --preset ci
 
 bench-pytest: venv ## pytest-benchmark micro-benchmarks, JSON history under results/pytest-benchmark

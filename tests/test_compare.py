@@ -161,3 +161,20 @@ def test_non_finite_value_in_an_ok_point_is_a_regression(baseline, tmp_path, cap
             df.loc[0, "time_ms"] = float("nan")
     assert compare_main([str(baseline), str(_copy(baseline, tmp_path / "c", nan_time))]) == 1
     assert "REGRESSION (point non-finite values)" in capsys.readouterr().out
+
+
+def test_a_baseline_of_an_older_measure_version_is_refused_by_name(baseline, tmp_path, capsys):
+    """A measure whose version moved changes every point's hash: compared point by point, a stale
+    baseline would read as points missing from the candidate. It is refused in one line instead."""
+    def version(v):
+        def edit(df):
+            df["measure_version"] = v if "phase" in df else 1
+        return edit
+    old = _copy(baseline, tmp_path / "b", version(2))
+    write_manifest(old, "synthetic")
+    assert compare_main([str(old), str(_copy(baseline, tmp_path / "c", version(2)))]) == 0
+    capsys.readouterr()
+    assert compare_main([str(old), str(_copy(baseline, tmp_path / "d", version(3)))]) == 2
+    err = capsys.readouterr().err
+    assert "was recorded with throughput v2 (this commit: v3)" in err and "re-record it with `make baseline`" in err
+    assert len(err.strip().splitlines()) == 1

@@ -48,3 +48,23 @@ def test_a_failed_run_keeps_the_committed_store(monkeypatch, tmp_path):
     monkeypatch.setattr(ref.subprocess, "call", lambda *a, **k: (tmp_path / "classic.new").mkdir() or 0)
     assert ref.main(["classic"]) == 0
     assert (tmp_path / "classic").is_dir() and not (tmp_path / "classic" / "kept.parquet").exists()
+
+
+def test_make_baseline_records_the_ci_preset_from_a_clean_commit_and_keeps_the_old_one_on_failure(monkeypatch, tmp_path, capsys):
+    """The stored baseline: refused from a dirty tree (the old one was recorded from one), measured
+    into STORE.new and swapped in only when every point succeeded."""
+    store = tmp_path / "baseline"
+    store.mkdir()
+    (store / "kept.parquet").write_text("old")
+    calls = []
+    monkeypatch.setattr(ref, "dirty", lambda: ["bench/cells/lru.py"])
+    monkeypatch.setattr(ref.subprocess, "call", lambda *a, **k: calls.append(a[0]) or 0)
+    assert ref.main(["--baseline", str(store)]) == 2 and not calls
+    assert "make baseline: the tree has uncommitted changes (bench/cells/lru.py)" in capsys.readouterr().err
+    monkeypatch.setattr(ref, "dirty", lambda: [])
+    monkeypatch.setattr(ref.subprocess, "call", lambda *a, **k: calls.append(a[0]) or 1)
+    assert ref.main(["--baseline", str(store)]) == 1 and (store / "kept.parquet").exists()
+    assert calls[-1][3:] == ["ci", f"results_dir={tmp_path / 'baseline.new'}"]
+    assert "make baseline: not every point succeeded (exit 1)" in capsys.readouterr().err
+    monkeypatch.setattr(ref.subprocess, "call", lambda *a, **k: (tmp_path / "baseline.new").mkdir() or 0)
+    assert ref.main(["--baseline", str(store)]) == 0 and store.is_dir() and not (store / "kept.parquet").exists()

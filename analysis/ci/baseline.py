@@ -93,6 +93,15 @@ def timing_verdicts(base: pd.DataFrame, cands: List[pd.DataFrame]) -> List[dict]
     return out
 
 
+def version_changes(base: pd.DataFrame, cand: pd.DataFrame) -> List[str]:
+    """Per measure in both stores whose version differs: "<measure> v<base> (this commit: v<cand>)"."""
+    if "measure_version" not in base or "measure_version" not in cand:
+        return []
+    b, c = (d.dropna(subset=["measure_version"]).groupby("measure")["measure_version"].max() for d in (base, cand))
+    return [f"{m} v{int(b[m])} (this commit: v{int(c[m])})" for m in sorted(set(b.index) & set(c.index))
+            if int(b[m]) != int(c[m])]
+
+
 def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refuse") -> Tuple[int, str, pd.DataFrame]:
     """(exit code, markdown, verdict table) against a stored baseline. Extra candidates are
     confirmation runs of the same preset. on_other_device: what to do when the device names
@@ -110,6 +119,10 @@ def compare(baseline: Path, candidates: List[Path], on_other_device: str = "refu
     except StoreError as exc:
         return 2, f"compare: {exc}", empty
     cand, candidate = cands[0], candidates[0]
+    stale = version_changes(base, cand)
+    if stale:
+        return 2, (f"compare: the baseline {baseline} was recorded with {', '.join(stale)}, so its points are not "
+                   "this commit's (a measure's version names what it measures): re-record it with `make baseline`"), empty
     eb, ec = environment(base), environment(cand)
     other_device = eb.get("device_name") != ec.get("device_name")
     if other_device and on_other_device == "refuse":
