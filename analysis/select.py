@@ -60,7 +60,7 @@ RULES: Dict[str, Rule] = {
     "fair_a": Rule(per=("task", "cell", "seq_len"), choose=("measure_lr",), where=_protocol_a),
     "fair_b": Rule(per=("task", "cell", "seq_len"), choose=("init", "nonlinearity", "measure_lr"),
                    where=_protocol_b),
-    "recipe": Rule(per=("task", "cell", "seq_len", "forget_bias", "forget_gate", "hidden_size",
+    "recipe": Rule(per=("task", "cell", "seq_len", "forget_bias", "forget_gate", "hidden_size", "num_layers",
                         "measure_optimizer"), choose=("measure_lr",)),
 }
 
