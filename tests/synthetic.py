@@ -202,7 +202,7 @@ def write_modern(store: Path) -> Path:
                      "baseline_loss": 0.23} for s in (0, 100, 200, 300)]
             _write(store, _config(cell, 32, "long_range", seed, measure_task="selective_copy",
                                   measure_version=3, measure_copy_symbols=4, measure_lr=0.003,
-                                  forget_bias=0.0 if cell == "lstm" else None), rows)
+                                  forget_bias=0.0 if cell == "lstm" else None, num_layers=2), rows)
     rows = [{"measure": "long_range", "task": "adding", "step": s, "train_loss": 0.1, "test_loss": 0.005,
              "val_loss": 0.005, "test_acc": math.nan, "solved": s == 100, "elapsed_s": s / 100,
              "baseline_loss": 1 / 6} for s in (0, 100)]
@@ -287,5 +287,28 @@ def write_state_study(store: Path, unsigned_solves_parity: bool = False, signed_
                           "scaled_acc": scaled(L) if ok else 0.0, "test_acc": c + (1 - c) * (scaled(L) if ok else 0.0),
                           "test_sequences": 64, "baseline_acc": c, "beyond_training": L > 40}
                          for L in STATE_TEST_LENGTHS]
+                _write(store, point, rows)
+    return store
+
+
+def write_selection_study(store: Path, solvers=("lstm",), control_solves: bool = False) -> Path:
+    """The selection study as the nested selection stores it: lstm, mingru and the lru control
+    with one layer on selective copying; tuning seeds 0-1 at lr 0.01 (solves where the cell does)
+    and 0.001 (never solves), reported seeds 100-109 at 0.01. A cell in `solvers` (and the lru
+    where `control_solves`) reaches recall 1.0 at step 400; the others stay at 0.4."""
+    for cell in ("lstm", "mingru", "lru"):
+        solves = cell in solvers or (cell == "lru" and control_solves)
+        for lr, seeds in ((0.01, [0, 1, *range(100, 110)]), (0.001, [0, 1])):
+            for seed in seeds:
+                ok = solves and lr == 0.01
+                point = _config(cell, 32, "long_range", seed, measure_task="selective_copy", measure_lr=lr,
+                                measure_copy_symbols=4, measure_version=4, dtype="float32", measure_steps=500,
+                                forget_bias=0.0 if cell == "lstm" else None)
+                stuck = 0.30 if lr == 0.01 else 0.31
+                rows = [{"measure": "long_range", "task": "selective_copy", "step": s, "train_loss": 0.1,
+                         "test_loss": 0.01 if ok and s == 400 else stuck, "val_loss": 0.01 if ok and s == 400 else stuck,
+                         "test_acc": 1.0 if ok and s == 400 else 0.4, "solved": ok and s == 400,
+                         "elapsed_s": s / 100, "baseline_loss": 0.33, "diverged": False, "diverged_step": math.nan}
+                        for s in ((0, 200, 400) if ok else (0, 200, 400, 500))]
                 _write(store, point, rows)
     return store

@@ -46,3 +46,24 @@ def test_one_layer_lru_output_is_a_sum_over_positions_of_distance_and_token():
 @pytest.mark.parametrize("cell", ["mingru", "lstm"])
 def test_cells_with_input_dependent_transitions_are_not(cell):
     assert departure(cell) > 1e-3
+
+
+@pytest.mark.parametrize("solvers, control_solves, verdict", [
+    (("lstm",), False, "mixed"), (("lstm", "mingru"), False, "supported"), ((), False, "contradicted"),
+    (("lstm", "mingru"), True, "contradicted")])
+def test_selects_is_computed_from_the_reported_seeds_against_the_control(tmp_path, solvers, control_solves, verdict):
+    """A cell selects by content where its solved fraction over the 10 reported seeds lies wholly
+    above the control's: the verdict flips with who solves, and the tuning seeds never count."""
+    import pandas as pd
+
+    from analysis.report.__main__ import main
+    from tests.synthetic import write_selection_study
+    store, out = write_selection_study(tmp_path / "s", solvers, control_solves), tmp_path / "r"
+    assert main([str(store), "--out", str(out)]) == 0
+    v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim").loc["selects"]
+    assert v["verdict"] == verdict
+    t = pd.read_csv(out / "tables" / "selection_summary.csv").set_index("cell")
+    assert t.at["lru (control)", "solved, reported seeds [95% Wilson]"].startswith("10/10" if control_solves else "0/10")
+    assert t.at["lstm", "solved, reported seeds [95% Wilson]"].startswith("10/10" if "lstm" in solvers else "0/10")
+    assert (out / "figures" / "selection_learning_curves.png").exists()
+    assert "selective_copy_runs" not in (out / "report.md").read_text()  # not the two-layer modern table

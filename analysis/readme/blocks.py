@@ -243,6 +243,14 @@ def state_quoted(report: Path) -> str:
     return md(q) + "\n\nMeasured here (parity, mean scaled accuracy over test lengths 40 to 256):\n\n" + md(ours)
 
 
+def selection(report: Path) -> str:
+    t = tables(report, "selection_summary")
+    if t.empty:
+        return missing("selection")
+    return md(t) + figure(report, "selection_learning_curves",
+                          "selective copying with one layer: recall accuracy during training, reported seeds")
+
+
 def cpu_advice(report: Path) -> str:
     text = (report / "report.md").read_text()
     part = text.split("**Advice, from the numbers below:**", 1)[1].strip().split("\n\n", 1)[0]
@@ -266,5 +274,6 @@ BLOCKS: Dict[str, tuple] = {
     "state-quoted": ("docs/results.md", "modern", state_quoted),
     "crossover": ("docs/results.md", "crossover", crossover),
     "modern-half-lives": ("docs/results.md", "modern", modern_half_lives),
+    "selection": ("docs/results.md", "selection", selection),
     "cpu-advice": ("docs/results.md", "cpu_cost", cpu_advice),
 }

@@ -85,7 +85,7 @@ def figure(g: pd.DataFrame, train_len: int, report) -> str:
                          "median over seeds, band: range over seeds; dashed: chance (0.5)")
 
 
-def selective_figure(lr: pd.DataFrame, report) -> str:
+def selective_figure(lr: pd.DataFrame, report, name: str = "selective_copy_learning_curves") -> str:
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for (cell, seed), d in lr.sort_values("step").groupby(["cell", "seed"], sort=False):
         ax.plot(d["step"], d["test_acc"], color=CELL_PALETTE.get(cell), alpha=0.8, lw=1.2,
@@ -94,7 +94,7 @@ def selective_figure(lr: pd.DataFrame, report) -> str:
     ax.set(xlabel="training step", ylabel="recall accuracy (held-out batch)", ylim=(0, 1.02),
            title="Selective copying: recall accuracy during training")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    return report.figure("selective_copy_learning_curves", fig,
+    return report.figure(name, fig,
                          "selective copying, recall accuracy on the held-out batch during training, "
                          "one line per seed; dashed: chance")
 
@@ -129,10 +129,19 @@ def summary(r: pd.DataFrame, detail: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna("-")
 
 
-def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
-
+def task_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The `long_range` rows of this section's tasks; one-layer selective copying is the selection
+    study's (sections/selection.py)."""
     lr = of(df, "long_range")
     lr = lr[lr["task"].isin(TASKS)] if "task" in lr else lr.iloc[0:0]
+    if "num_layers" in lr and "task" in lr:
+        lr = lr[~((lr["task"] == "selective_copy") & (lr["num_layers"].astype(float) == 1))]
+    return lr
+
+
+def build(df: pd.DataFrame, report) -> Optional["SectionResult"]:
+
+    lr = task_rows(df)
     if lr.empty:
         return None
     r = runs(lr)

@@ -1,0 +1,77 @@
+"""Selective copying that tests selection (conf/experiment/selection.yaml): one layer and a linear
+readout, where the time-invariant LRU is a control that cannot select (docs/architecture.md,
+"Selective copying: why one layer"). Per cell: the learning rate chosen on tuning seeds, the
+reported seeds' solved fraction (Wilson) and final recall accuracy; the claim `selects`: a cell
+solves it where the control does not."""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.load import of
+from analysis.reduce.fits import fraction, succeeds_where_other_does_not, wilson
+from analysis.reduce.runs import runs
+from analysis.select import RULES, choice_text, chosen_runs
+from bench.cells.registry import cell_rank
+
+CONTROL = "lru"   # time-invariant: with one layer its output cannot select (a proof, not a measurement)
+
+
+def one_layer_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The selection study's runs: selective copying with one layer (tuning and reported seeds)."""
+    lr = of(df, "long_range")
+    if lr.empty or "task" not in lr or "num_layers" not in lr:
+        return pd.DataFrame()
+    lr = lr[(lr["task"] == "selective_copy") & (lr["num_layers"].astype(float) == 1)]
+    return runs(lr) if not lr.empty else pd.DataFrame()
+
+
+def summary(r: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, at its chosen learning rate: reported seeds solved [Wilson], final recall accuracy
+    median [min, max], median steps to solve, the budget; in registry order."""
+    rep = chosen_runs(r, RULES["recipe"]) if not r.empty else r
+    if rep.empty:
+        return pd.DataFrame()
+    rows = []
+    for cell, d in rep.groupby("cell", sort=False):
+        k, n = int(d["solved"].sum()), int(d["seed"].nunique())
+        first = d.iloc[0]
+        rows.append({"cell": cell, "lr": first["measure_lr"], "on_edge": bool(first.get("on_edge", False)),
+                     "by_solve": bool(first.get("by_solve", True)), "seeds": n, "solved": k,
+                     "solved_lo": wilson(k, n)[0], "solved_hi": wilson(k, n)[1],
+                     "recall_median": d["final_test_acc"].median(), "recall_min": d["final_test_acc"].min(),
+                     "recall_max": d["final_test_acc"].max(), "steps_to_solve_median": d["steps_to_solve"].median(),
+                     "budget": int(d["budget"].max())})
+    return pd.DataFrame(rows).sort_values("cell", key=lambda c: c.map(cell_rank), kind="stable").reset_index(drop=True)
+
+
+def chosen_runs_hashes(r: pd.DataFrame) -> list:
+    """The reported runs' config hashes (for their learning curves)."""
+    rep = chosen_runs(r, RULES["recipe"]) if not r.empty else r
+    return list(rep["config_hash"]) if not rep.empty else []
+
+
+def table(s: pd.DataFrame) -> pd.DataFrame:
+    """The summary as the report and docs/results.md print it."""
+    return pd.DataFrame({
+        "cell": [c + (" (control)" if c == CONTROL else "") for c in s["cell"]],
+        "lr (tuning seeds)": [choice_text(r.lr, r.on_edge, r.by_solve) for r in s.itertuples()],
+        "solved, reported seeds [95% Wilson]": [fraction(r.solved, r.seeds) for r in s.itertuples()],
+        "final recall accuracy, median [min, max]": [f"{r.recall_median:.3f} [{r.recall_min:.3f}, {r.recall_max:.3f}]"
+                                                     for r in s.itertuples()],
+        "budget (steps)": s["budget"]})
+
+
+def evidence(s: pd.DataFrame) -> dict:
+    """`selects`: per cell but the control, whether it solves where the control does not
+    (succeeds_where_other_does_not on the two Wilson intervals)."""
+    if s.empty or CONTROL not in set(s["cell"]):
+        return {}
+    c = s.set_index("cell").loc[CONTROL]
+    rows = []
+    for r in s[s["cell"] != CONTROL].itertuples():
+        rows.append({"scope": f"{r.cell} vs {CONTROL}",
+                     "holds": succeeds_where_other_does_not(r.solved_lo, r.solved_hi, c["solved_lo"], c["solved_hi"]),
+                     "figure": f"solved within {r.budget} steps: {r.cell} {fraction(r.solved, r.seeds)} against "
+                               f"{CONTROL} {fraction(int(c['solved']), int(c['seeds']))}; median recall "
+                               f"{r.recall_median:.2f} against {c['recall_median']:.2f}"})
+    return {"selects": pd.DataFrame(rows)} if rows else {}
