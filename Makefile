@@ -71,7 +71,7 @@ docs: venv ## rewrite the README's generated blocks and docs/figures from the co
 
 # Measures into STUDY.new (an interrupted run resumes there) and swaps it in only when every
 # point succeeded, so a failed re-measure never loses the committed store.
-reference: venv ## re-measure a reference study from a clean commit (STUDY=classic, fair, papers, modern, crossover, cpu_cost), then make docs
+reference: venv ## re-measure a reference study from a clean commit (STUDY=classic, fair, papers, modern, selection, crossover, cpu_cost), then make docs
 	$(PY) -m bench.run.reference $(STUDY)
 	$(PY) -m analysis.readme
 

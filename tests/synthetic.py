@@ -292,11 +292,11 @@ def write_state_study(store: Path, unsigned_solves_parity: bool = False, signed_
 
 
 def write_selection_study(store: Path, solvers=("lstm",), control_solves: bool = False) -> Path:
-    """The selection study as the nested selection stores it: lstm, mingru and the lru control
+    """The selection study as the nested selection stores it: lstm, gru, mingru and the lru control
     with one layer on selective copying; tuning seeds 0-1 at lr 0.01 (solves where the cell does)
     and 0.001 (never solves), reported seeds 100-109 at 0.01. A cell in `solvers` (and the lru
     where `control_solves`) reaches recall 1.0 at step 400; the others stay at 0.4."""
-    for cell in ("lstm", "mingru", "lru"):
+    for cell in ("lstm", "gru", "mingru", "lru"):
         solves = cell in solvers or (cell == "lru" and control_solves)
         for lr, seeds in ((0.01, [0, 1, *range(100, 110)]), (0.001, [0, 1])):
             for seed in seeds:

@@ -54,6 +54,8 @@ STUDIES: Dict[str, Study] = {
                     "the modern cells: state tracking at the published protocol, gradients at init"),
     "crossover": Study(("crossover",), "the diagonal cells' paths (loop, scan, chunked, compiled) against the "
                        "fused LSTM and GRU, T 64 to 4096, in interleaved rounds"),
+    "selection": Study(("selection_learning_curves",),
+                       "selective copying with one layer: the cells against the time-invariant control"),
     "cpu_cost": Study(("cost_per_token",),
                       "what makes an LSTM slow on a CPU: subnormals, working set, threads, backend"),
 }

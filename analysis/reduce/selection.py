@@ -1,8 +1,10 @@
 """Selective copying that tests selection (conf/experiment/selection.yaml): one layer and a linear
 readout, where the time-invariant LRU is a control that cannot select (docs/architecture.md,
 "Selective copying: why one layer"). Per cell: the learning rate chosen on tuning seeds, the
-reported seeds' solved fraction (Wilson) and final recall accuracy; the claim `selects`: a cell
-solves it where the control does not."""
+reported seeds' solved fraction (Wilson) and final recall accuracy; the claim `selects`: a
+recurrence whose transition depends on its state solves it where the control does not. The other
+diagonal cells (transition from the input only) cannot order their recall in one layer either (a
+proof, the same section): they are measured and shown, and no claim is made for them."""
 from __future__ import annotations
 
 import pandas as pd
@@ -11,9 +13,10 @@ from analysis.load import of
 from analysis.reduce.fits import fraction, succeeds_where_other_does_not, wilson
 from analysis.reduce.runs import runs
 from analysis.select import RULES, choice_text, chosen_runs
-from bench.cells.registry import cell_rank
+from bench.cells.registry import REGISTRY, cell_rank
 
 CONTROL = "lru"   # time-invariant: with one layer its output cannot select (a proof, not a measurement)
+CANNOT = "diagonal"  # registry family whose one-layer output cannot order its recall (a proof)
 
 
 def one_layer_runs(df: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +56,8 @@ def chosen_runs_hashes(r: pd.DataFrame) -> list:
 def table(s: pd.DataFrame) -> pd.DataFrame:
     """The summary as the report and docs/results.md print it."""
     return pd.DataFrame({
-        "cell": [c + (" (control)" if c == CONTROL else "") for c in s["cell"]],
+        "cell": [c + (" (control)" if c == CONTROL else " (cannot, by construction)" if cannot(c) else "")
+                 for c in s["cell"]],
         "lr (tuning seeds)": [choice_text(r.lr, r.on_edge, r.by_solve) for r in s.itertuples()],
         "solved, reported seeds [95% Wilson]": [fraction(r.solved, r.seeds) for r in s.itertuples()],
         "final recall accuracy, median [min, max]": [f"{r.recall_median:.3f} [{r.recall_min:.3f}, {r.recall_max:.3f}]"
@@ -61,14 +65,20 @@ def table(s: pd.DataFrame) -> pd.DataFrame:
         "budget (steps)": s["budget"]})
 
 
+def cannot(cell: str) -> bool:
+    """A diagonal cell: with one layer it cannot order its recall (tests/test_selection.py)."""
+    return cell in REGISTRY and REGISTRY[cell].family == CANNOT
+
+
 def evidence(s: pd.DataFrame) -> dict:
-    """`selects`: per cell but the control, whether it solves where the control does not
-    (succeeds_where_other_does_not on the two Wilson intervals)."""
+    """`selects`: per cell whose transition depends on its state, whether it solves where the
+    control does not (succeeds_where_other_does_not on the two Wilson intervals: against where its
+    interval lies wholly below 1/2 or the control's wholly above 1/2)."""
     if s.empty or CONTROL not in set(s["cell"]):
         return {}
     c = s.set_index("cell").loc[CONTROL]
     rows = []
-    for r in s[s["cell"] != CONTROL].itertuples():
+    for r in s[~s["cell"].map(cannot)].itertuples():
         rows.append({"scope": f"{r.cell} vs {CONTROL}",
                      "holds": succeeds_where_other_does_not(r.solved_lo, r.solved_hi, c["solved_lo"], c["solved_hi"]),
                      "figure": f"solved within {r.budget} steps: {r.cell} {fraction(r.solved, r.seeds)} against "

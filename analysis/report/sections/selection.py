@@ -22,13 +22,16 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
         return None
     budget = int(s["budget"].max())
     md = ["Selective copying (Gu & Dao 2023) with one layer and a linear readout: 4 tokens of 8 at random, "
-          "ordered positions among the blanks, recalled in order after the delimiter; solved at 99% "
+          "ordered positions among the first 31 steps, a delimiter, then 4 recall steps in order; solved at 99% "
           f"recall accuracy on the held-out batch within {budget} steps; chance 1/8. The learning rate is "
           "chosen per cell on tuning seeds 0-1; the table counts the reported seeds only. The LRU is the "
           "control: with one layer its output is a sum over positions of a function of (distance, "
           "token), which cannot name the middle one of three tokens (a proof, true by construction: "
-          "docs/architecture.md); how far it gets is measured. A cell selects by content only where it "
-          "solves the task where the control does not.\n",
+          "docs/architecture.md); how far it gets is measured. A diagonal cell whose transition depends "
+          "on the input only (minGRU, minLSTM) cannot order its recall in one layer either: its output at "
+          "recall step j, less that at step j - 1 for the same tokens one step earlier, does not depend on "
+          "their order (a proof, the same place). A cell selects by content only where it solves the task "
+          "where the control does not.\n",
           report.table("selection_summary", selection.table(s), "per cell at its chosen learning rate: "
                        "reported seeds solved [95% Wilson], final recall accuracy over those seeds")]
     lr = of(df, "long_range")
