@@ -28,10 +28,14 @@ def one_layer_runs(df: pd.DataFrame) -> pd.DataFrame:
     return runs(lr) if not lr.empty else pd.DataFrame()
 
 
-def summary(r: pd.DataFrame) -> pd.DataFrame:
-    """Per cell, at its chosen learning rate: reported seeds solved [Wilson], final recall accuracy
-    median [min, max], median steps to solve, the budget; in registry order."""
-    rep = chosen_runs(r, RULES["recipe"]) if not r.empty else r
+def reported(r: pd.DataFrame) -> pd.DataFrame:
+    """The reported runs at each cell's chosen learning rate (nested selection, rule recipe)."""
+    return chosen_runs(r, RULES["recipe"]) if not r.empty else r
+
+
+def summary(rep: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, from its `reported` runs: seeds solved [Wilson], final recall accuracy median
+    [min, max], median steps to solve, the budget; in registry order."""
     if rep.empty:
         return pd.DataFrame()
     rows = []
@@ -45,12 +49,6 @@ def summary(r: pd.DataFrame) -> pd.DataFrame:
                      "recall_max": d["final_test_acc"].max(), "steps_to_solve_median": d["steps_to_solve"].median(),
                      "budget": int(d["budget"].max())})
     return pd.DataFrame(rows).sort_values("cell", key=lambda c: c.map(cell_rank), kind="stable").reset_index(drop=True)
-
-
-def chosen_runs_hashes(r: pd.DataFrame) -> list:
-    """The reported runs' config hashes (for their learning curves)."""
-    rep = chosen_runs(r, RULES["recipe"]) if not r.empty else r
-    return list(rep["config_hash"]) if not rep.empty else []
 
 
 def table(s: pd.DataFrame) -> pd.DataFrame:

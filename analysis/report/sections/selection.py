@@ -16,8 +16,8 @@ FIGURE = "selection_learning_curves"
 
 
 def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
-    r = selection.one_layer_runs(df)
-    s = selection.summary(r)
+    rep = selection.reported(selection.one_layer_runs(df))
+    s = selection.summary(rep)
     if s.empty:
         return None
     budget = int(s["budget"].max())
@@ -35,6 +35,5 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
           report.table("selection_summary", selection.table(s), "per cell at its chosen learning rate: "
                        "reported seeds solved [95% Wilson], final recall accuracy over those seeds")]
     lr = of(df, "long_range")
-    reported = set(selection.chosen_runs_hashes(r))
-    md.append(selective_figure(lr[lr["config_hash"].isin(reported)], report, FIGURE))
+    md.append(selective_figure(lr[lr["config_hash"].isin(set(rep["config_hash"]))], report, FIGURE))
     return SectionResult(TITLE, ANCHOR, "\n".join(md), evidence=selection.evidence(s))
