@@ -104,6 +104,9 @@ def test_selects_is_computed_from_the_reported_seeds_against_the_control(tmp_pat
     assert t.at["lru (control)", "solved, reported seeds [95% Wilson]"].startswith("10/10" if control_solves else "0/10")
     assert t.at["lstm", "solved, reported seeds [95% Wilson]"].startswith("10/10" if "lstm" in solvers else "0/10")
     assert (out / "figures" / "selection_learning_curves.png").exists()
+    tune = pd.read_csv(out / "tables" / "selection_tuning.csv").set_index("cell")  # tuning seeds 0-1 only
+    assert tune.at["lstm", "lr 0.01"] == ("2/2, 1.00" if "lstm" in solvers else "0/2, 0.40")
+    assert tune.at["lstm", "lr 0.001"] == "0/2, 0.40"
     assert "selective_copy_runs" not in (out / "report.md").read_text()  # not the two-layer modern table
     assert "mingru (cannot, by construction)" in t.index and "mingru" not in v["scope"]
 

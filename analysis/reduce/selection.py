@@ -13,7 +13,7 @@ from analysis.load import of
 from analysis.reduce.fits import fraction, succeeds_where_other_does_not, wilson
 from analysis.reduce.long_lag import continued, continued_text
 from analysis.reduce.runs import runs
-from analysis.select import RULES, choice_text, chosen_runs, continued_runs
+from analysis.select import REPORTED_FROM, RULES, choice_text, chosen_runs, continued_runs
 from bench.cells.registry import REGISTRY, cell_rank
 
 CONTROL = "lru"   # time-invariant: with one layer its output cannot select (a proof, not a measurement)
@@ -57,6 +57,22 @@ def summary(rep: pd.DataFrame, longer: pd.DataFrame) -> pd.DataFrame:
                      "recall_max": d["final_test_acc"].max(), "steps_to_solve_median": d["steps_to_solve"].median(),
                      "budget": int(d["budget"].max()), **continued(longer, ("selective_copy", cell, T), d)})
     return pd.DataFrame(rows).sort_values("cell", key=lambda c: c.map(cell_rank), kind="stable").reset_index(drop=True)
+
+
+def tuning(r: pd.DataFrame) -> pd.DataFrame:
+    """The tuning seeds (never reported), per cell, length and learning rate: seeds solved and
+    their median final recall accuracy (what the choice read, beside the chosen row); wide, one
+    column per learning rate."""
+    t = r[r["seed"].astype(int) < REPORTED_FROM] if not r.empty else r
+    if t.empty:
+        return pd.DataFrame()
+    g = t.groupby(["cell", "seq_len", "measure_lr"], sort=False).agg(
+        solved=("solved", "sum"), seeds=("seed", "nunique"), recall=("final_test_acc", "median")).reset_index()
+    g["entry"] = [f"{int(x.solved)}/{int(x.seeds)}, {x.recall:.2f}" for x in g.itertuples()]
+    wide = g.pivot_table(index=["cell", "seq_len"], columns="measure_lr", values="entry", aggfunc="first")
+    wide.columns = [f"lr {float(c):g}" for c in wide.columns]
+    wide = wide.reset_index().rename(columns={"seq_len": "sequence length"}).fillna("-")
+    return wide.sort_values("cell", key=lambda c: c.map(cell_rank), kind="stable").reset_index(drop=True)
 
 
 def table(s: pd.DataFrame) -> pd.DataFrame:

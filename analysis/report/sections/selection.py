@@ -36,7 +36,10 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
           "within it are continued (selection_continued), and what they reach is shown beside: within the "
           "budget such a seed is \"not learnt in N steps\", never \"cannot\".\n",
           report.table("selection_summary", selection.table(s), "per cell at its chosen learning rate: "
-                       "reported seeds solved [95% Wilson], final recall accuracy over those seeds")]
+                       "reported seeds solved [95% Wilson], final recall accuracy over those seeds"),
+          report.table("selection_tuning", selection.tuning(r), "the tuning seeds (what the choice read; never "
+                       "reported as a result): per cell and learning rate, seeds solved within the budget and their "
+                       "median final recall accuracy; a cell's grid ends where it is written")]
     lr = of(df, "long_range")
     md.append(selective_figure(lr[lr["config_hash"].isin(set(rep["config_hash"]))], report, FIGURE))
     return SectionResult(TITLE, ANCHOR, "\n".join(md), evidence=selection.evidence(s))
