@@ -104,11 +104,11 @@ def write_state_study(store: Path, unsigned_solves_parity: bool = False, signed_
 
 
 def write_selection_study(store: Path, solvers=("lstm",), control_solves: bool = False,
-                          continued: bool = False) -> Path:
+                          continued: bool = False, solve_at: int = 200) -> Path:
     """The selection study as the nested selection stores it: lstm, gru, mingru and the lru control
     with one layer on selective copying; tuning seeds 0-1 at lr 0.01 (solves where the cell does)
     and 0.001 (never solves), reported seeds 100-109 at 0.01. A cell in `solvers` (and the lru
-    where `control_solves`) reaches recall 1.0 at step 400; the others stay at 0.4. `continued`:
+    where `control_solves`) reaches recall 1.0 at step `solve_at` (budget 500); the others stay at 0.4. `continued`:
     the gru's unsolved reported seeds are also stored trained for 1500 steps, seeds 100-103
     solving at step 1200 (selection_continued)."""
     for cell in ("lstm", "gru", "mingru", "lru"):
@@ -121,10 +121,11 @@ def write_selection_study(store: Path, solvers=("lstm",), control_solves: bool =
                                 forget_bias=0.0 if cell == "lstm" else None)
                 stuck = 0.30 if lr == 0.01 else 0.31
                 rows = [{"measure": "long_range", "task": "selective_copy", "step": s, "train_loss": 0.1,
-                         "test_loss": 0.01 if ok and s == 400 else stuck, "val_loss": 0.01 if ok and s == 400 else stuck,
-                         "test_acc": 1.0 if ok and s == 400 else 0.4, "solved": ok and s == 400,
+                         "test_loss": 0.01 if ok and s == solve_at else stuck,
+                         "val_loss": 0.01 if ok and s == solve_at else stuck,
+                         "test_acc": 1.0 if ok and s == solve_at else 0.4, "solved": ok and s == solve_at,
                          "elapsed_s": s / 100, "baseline_loss": 0.33, "diverged": False, "diverged_step": math.nan}
-                        for s in ((0, 200, 400) if ok else (0, 200, 400, 500))]
+                        for s in (range(0, solve_at + 1, 100) if ok else (0, 200, 400, 500))]
                 _write(store, point, rows)
                 if continued and cell == "gru" and not ok and lr == 0.01 and seed >= 100:
                     late = seed < 104

@@ -89,7 +89,7 @@ def test_a_state_dependent_transition_can(cell):
     (("lstm",), False, "mixed"), (("lstm", "gru"), False, "supported"), ((), False, "contradicted"),
     (("lstm", "gru"), True, "contradicted"), (("lstm", "gru", "mingru"), False, "supported")])
 def test_selects_is_computed_from_the_reported_seeds_against_the_control(tmp_path, solvers, control_solves, verdict):
-    """A cell selects by content where its solved fraction over the 10 reported seeds lies wholly
+    """A cell recalls in order where the control cannot when its solved fraction over the 10 reported seeds lies wholly
     above the control's: the verdict flips with who solves, and the tuning seeds never count. The
     diagonal cell is shown, labelled, and never judged (whatever it does)."""
     import pandas as pd
@@ -105,7 +105,7 @@ def test_selects_is_computed_from_the_reported_seeds_against_the_control(tmp_pat
     assert t.at["lstm", "solved, reported seeds [95% Wilson]"].startswith("10/10" if "lstm" in solvers else "0/10")
     assert (out / "figures" / "selection_learning_curves.png").exists()
     tune = pd.read_csv(out / "tables" / "selection_tuning.csv").set_index("cell")  # tuning seeds 0-1 only
-    assert tune.at["lstm", "lr 0.01"] == ("2/2, 1.00" if "lstm" in solvers else "0/2, 0.40")
+    assert tune.at["lstm", "lr 0.01"] == ("2/2, 1.00 (chosen)" if "lstm" in solvers else "0/2, 0.40 (chosen)")
     assert tune.at["lstm", "lr 0.001"] == "0/2, 0.40"
     assert "selective_copy_runs" not in (out / "report.md").read_text()  # not the two-layer modern table
     assert "mingru (cannot, by construction)" in t.index and "mingru" not in v["scope"]
@@ -128,3 +128,43 @@ def test_unsolved_reported_seeds_continued_are_shown_beside_the_budget_verdict(t
     v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim").loc["selects"]
     assert v["verdict"] == "mixed"
     assert v["figure"].endswith("; continued: the 10 unsolved seeds to 1500 steps: 4 solved")  # 4 of 10: no median
+
+
+@pytest.mark.parametrize("solve_at, long_enough", [(200, True), (300, False)])
+def test_the_budget_check_flags_a_budget_under_twice_the_slowest_solvers_median(tmp_path, solve_at, long_enough):
+    """The long-lag studies' rule: the 500-step budget is long enough for a solver whose median is
+    200 steps, and is flagged beside the verdict for one whose median is 300 (2 x 300 > 500)."""
+    import pandas as pd
+
+    from analysis.report.__main__ import main
+    from tests.synthetic_learning import write_selection_study
+    store, out = write_selection_study(tmp_path / "s", ("lstm",), solve_at=solve_at), tmp_path / "r"
+    assert main([str(store), "--out", str(out)]) == 0
+    t = pd.read_csv(out / "tables" / "selection_summary.csv").set_index("cell")
+    assert t.at["lstm", "median steps to solve [95%]"].startswith(f"{solve_at} [")
+    assert t.at["gru", "median steps to solve [95%]"] == "> 500 (under half solved)"
+    figure = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim").at["selects", "figure"]
+    short = f"(budget shorter than the rule asks: budget 500 < 2 x lstm's median {solve_at}: too short)"
+    assert (short in figure) is not long_enough
+    report = (out / "report.md").read_text()
+    assert f"- T=32: budget 500 {'>=' if long_enough else '<'} 2 x lstm's median {solve_at}" in report
+
+
+def test_a_chosen_cell_without_reported_runs_is_named_and_cannot_tell(tmp_path):
+    """The gru's reported runs removed from the store: the verdict does not drop it (which would
+    leave "supported in every configuration measured" for lstm alone) but judges it cannot tell,
+    and the section names it with its chosen learning rate."""
+    import pandas as pd
+
+    from analysis.report.__main__ import main
+    from tests.synthetic_learning import write_selection_study
+    store, out = write_selection_study(tmp_path / "s", ("lstm", "gru")), tmp_path / "r"
+    for f in store.glob("*.parquet"):
+        d = pd.read_parquet(f)
+        if d["cell"].iloc[0] == "gru" and int(d["seed"].iloc[0]) >= 100:
+            f.unlink()
+    assert main([str(store), "--out", str(out)]) == 0
+    v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim").loc["selects"]
+    assert v["verdict"] == "mixed"
+    assert "cannot tell in: gru vs lru (its reported runs are not stored)" in v["scope"]
+    assert "reported runs not stored (judged \"cannot tell\"): gru at T=32 (lr 0.01)" in (out / "report.md").read_text()

@@ -13,7 +13,8 @@ from analysis.load import of
 from analysis.reduce.fits import fraction, succeeds_where_other_does_not, wilson
 from analysis.reduce.long_lag import continued, continued_text
 from analysis.reduce.runs import runs
-from analysis.select import REPORTED_FROM, RULES, choice_text, chosen_runs, continued_runs
+from analysis.reduce.survival import budget_check, curves, median_steps
+from analysis.select import REPORTED_FROM, RULES, choice_text, choose, chosen_runs, continued_runs
 from bench.cells.registry import REGISTRY, cell_rank
 
 CONTROL = "lru"   # time-invariant: with one layer its output cannot select (a proof, not a measurement)
@@ -39,22 +40,31 @@ def more(r: pd.DataFrame) -> pd.DataFrame:
     return continued_runs(r, RULES["recipe"]) if not r.empty else r
 
 
+def per(frame: pd.DataFrame) -> list:
+    """The keys that make a group of the rule recipe (cell, length, hidden size, ...): never pooled."""
+    return [c for c in RULES["recipe"].per if c in frame]
+
+
 def summary(rep: pd.DataFrame, longer: pd.DataFrame) -> pd.DataFrame:
-    """Per cell and length, from its `reported` runs: seeds solved [Wilson], final recall accuracy
-    median [min, max], median steps to solve, the budget, and how its unsolved seeds did when
-    continued (`longer`, analysis/reduce/long_lag.py::continued); in registry order."""
+    """Per group of the rule (cell, length, ...), from its `reported` runs: seeds solved [Wilson],
+    final recall accuracy median [min, max], median steps to solve, the budget, and how its
+    unsolved seeds did when continued (`longer`, analysis/reduce/long_lag.py::continued); in
+    registry order."""
     if rep.empty:
         return pd.DataFrame()
     rows = []
-    for (cell, T), d in rep.groupby(["cell", "seq_len"], sort=False):
+    for _, d in rep.groupby(per(rep), sort=False, dropna=False):
+        cell, T = d["cell"].iloc[0], d["seq_len"].iloc[0]
         k, n = int(d["solved"].sum()), int(d["seed"].nunique())
         first = d.iloc[0]
+        med, med_lo, med_hi = median_steps(curves(d, ["cell"])[(cell,)])
         rows.append({"cell": cell, "seq_len": int(T), "lr": first["measure_lr"],
+                     "median_steps": med, "median_lo": med_lo, "median_hi": med_hi,
                      "on_edge": bool(first.get("on_edge", False)),
                      "by_solve": bool(first.get("by_solve", True)), "seeds": n, "solved": k,
                      "solved_lo": wilson(k, n)[0], "solved_hi": wilson(k, n)[1],
                      "recall_median": d["final_test_acc"].median(), "recall_min": d["final_test_acc"].min(),
-                     "recall_max": d["final_test_acc"].max(), "steps_to_solve_median": d["steps_to_solve"].median(),
+                     "recall_max": d["final_test_acc"].max(),
                      "budget": int(d["budget"].max()), **continued(longer, ("selective_copy", cell, T), d)})
     return pd.DataFrame(rows).sort_values("cell", key=lambda c: c.map(cell_rank), kind="stable").reset_index(drop=True)
 
@@ -62,17 +72,42 @@ def summary(rep: pd.DataFrame, longer: pd.DataFrame) -> pd.DataFrame:
 def tuning(r: pd.DataFrame) -> pd.DataFrame:
     """The tuning seeds (never reported), per cell, length and learning rate: seeds solved and
     their median final recall accuracy (what the choice read, beside the chosen row); wide, one
-    column per learning rate."""
+    column per learning rate; the chosen one marked, runs that diverged counted."""
     t = r[r["seed"].astype(int) < REPORTED_FROM] if not r.empty else r
     if t.empty:
         return pd.DataFrame()
     g = t.groupby(["cell", "seq_len", "measure_lr"], sort=False).agg(
-        solved=("solved", "sum"), seeds=("seed", "nunique"), recall=("final_test_acc", "median")).reset_index()
-    g["entry"] = [f"{int(x.solved)}/{int(x.seeds)}, {x.recall:.2f}" for x in g.itertuples()]
+        solved=("solved", "sum"), seeds=("seed", "nunique"), recall=("final_test_acc", "median"),
+        diverged=("diverged", "sum")).reset_index()
+    chosen = {(c.cell, c.seq_len, float(c.measure_lr)) for c in choose(r, RULES["recipe"]).itertuples()}
+    g["entry"] = [f"{int(x.solved)}/{int(x.seeds)}, {x.recall:.2f}" + (f", {int(x.diverged)} diverged" if x.diverged else "")
+                  + (" (chosen)" if (x.cell, x.seq_len, float(x.measure_lr)) in chosen else "") for x in g.itertuples()]
     wide = g.pivot_table(index=["cell", "seq_len"], columns="measure_lr", values="entry", aggfunc="first")
     wide.columns = [f"lr {float(c):g}" for c in wide.columns]
     wide = wide.reset_index().rename(columns={"seq_len": "sequence length"}).fillna("-")
     return wide.sort_values("cell", key=lambda c: c.map(cell_rank), kind="stable").reset_index(drop=True)
+
+
+def budget_checks(s: pd.DataFrame) -> dict:
+    """Per length: whether the budget is at least twice the slowest solving cell's median steps to
+    solve (analysis/reduce/survival.py::budget_check, the long-lag studies' rule); a cell that
+    reaches its median only when its unsolved seeds are continued counts with that median, so
+    the check then says the budget is short."""
+    out = {}
+    for T, g in s.groupby("seq_len", sort=True):
+        medians = {r.cell: (r.continued_cell_median if pd.isna(r.median_steps) else r.median_steps)
+                   for r in g.itertuples()}
+        out[int(T)] = budget_check(medians, float(g["budget"].max()))
+    return out
+
+
+def steps_text(r) -> str:
+    """Median steps to solve (Kaplan-Meier over the reported seeds, censored at the budget) [95%]."""
+    if pd.isna(r.median_steps):
+        return f"> {r.budget} (under half solved)"
+    hi = "inf" if r.median_hi == float("inf") else f"{r.median_hi:.0f}"
+    lo = "-" if pd.isna(r.median_lo) else f"{r.median_lo:.0f}"
+    return f"{r.median_steps:.0f} [{lo}, {hi}]"
 
 
 def table(s: pd.DataFrame) -> pd.DataFrame:
@@ -85,6 +120,7 @@ def table(s: pd.DataFrame) -> pd.DataFrame:
         "solved, reported seeds [95% Wilson]": [fraction(r.solved, r.seeds) for r in s.itertuples()],
         "final recall accuracy, median [min, max]": [f"{r.recall_median:.3f} [{r.recall_min:.3f}, {r.recall_max:.3f}]"
                                                      for r in s.itertuples()],
+        "median steps to solve [95%]": [steps_text(r) for r in s.itertuples()],
         "budget (steps)": s["budget"],
         "unsolved seeds continued": [continued_text(r) for r in s.itertuples()]})
 
@@ -94,24 +130,48 @@ def cannot(cell: str) -> bool:
     return cell in REGISTRY and REGISTRY[cell].family == CANNOT
 
 
-def evidence(s: pd.DataFrame) -> dict:
+def unreported(r: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
+    """The groups chosen on the tuning seeds whose reported runs are not in the store (cell, seq_len,
+    the chosen lr): shown and judged "cannot tell", never dropped."""
+    c = choose(r, RULES["recipe"]) if not r.empty else pd.DataFrame()
+    if c.empty:
+        return pd.DataFrame(columns=["cell", "seq_len", "measure_lr"])
+    have = set(zip(s["cell"], s["seq_len"].astype(int))) if not s.empty else set()
+    c = c[[(x.cell, int(x.seq_len)) not in have for x in c.itertuples()]]
+    return c[["cell", "seq_len", "measure_lr"]].assign(seq_len=c["seq_len"].astype(int)).reset_index(drop=True)
+
+
+def evidence(s: pd.DataFrame, missing: pd.DataFrame) -> dict:
     """`selects`: per cell whose transition depends on its state, whether it solves where the
     control does not (succeeds_where_other_does_not on the two Wilson intervals: against where its
     interval lies wholly below 1/2 or the control's wholly above 1/2), within the budget at which
-    the recipe was chosen; what the unsolved seeds did when continued is quoted beside."""
-    if s.empty:
-        return {}
-    rows = []
-    for T, at in s.groupby("seq_len", sort=True):
-        if CONTROL not in set(at["cell"]):
+    the recipe was chosen; what the unsolved seeds did when continued is quoted beside. A cell or
+    control chosen but without reported runs (`missing`, from unreported) cannot tell."""
+    rows, checks = [], budget_checks(s) if not s.empty else {}
+    lengths = sorted(set(s["seq_len"].astype(int) if not s.empty else []) | set(missing["seq_len"].astype(int)))
+    for T in lengths:
+        at = s[s["seq_len"] == T] if not s.empty else s
+        gone = set(missing.loc[missing["seq_len"] == T, "cell"])
+        where = f", T={T}" if len(lengths) > 1 else ""
+        c = at.set_index("cell").loc[CONTROL] if not at.empty and CONTROL in set(at["cell"]) else None
+        for cell in sorted(gone - {CONTROL}, key=cell_rank):
+            if not cannot(cell):
+                rows.append({"scope": f"{cell} vs {CONTROL}{where}", "holds": None, "why": "its reported runs are not stored",
+                             "figure": f"{cell}: learning rate chosen on the tuning seeds; its reported runs are not stored"})
+        if at.empty:
             continue
-        c = at.set_index("cell").loc[CONTROL]
+        short = "" if checks[T]["long_enough"] else f" (budget shorter than the rule asks: {checks[T]['why']})"
         for r in at[~at["cell"].map(cannot)].itertuples():
+            if c is None:
+                rows.append({"scope": f"{r.cell} vs {CONTROL}{where}", "holds": None,
+                             "why": "the control's reported runs are not stored",
+                             "figure": f"the control's reported runs are not stored ({r.cell} {fraction(r.solved, r.seeds)})"})
+                continue
             later = continued_text(r, brief=True)
-            rows.append({"scope": f"{r.cell} vs {CONTROL}" + (f", T={T}" if s["seq_len"].nunique() > 1 else ""),
+            rows.append({"scope": f"{r.cell} vs {CONTROL}{where}",
                          "holds": succeeds_where_other_does_not(r.solved_lo, r.solved_hi, c["solved_lo"], c["solved_hi"]),
                          "figure": f"solved within {r.budget} steps: {r.cell} {fraction(r.solved, r.seeds)} against "
                                    f"{CONTROL} {fraction(int(c['solved']), int(c['seeds']))}; median recall "
-                                   f"{r.recall_median:.2f} against {c['recall_median']:.2f}"
+                                   f"{r.recall_median:.2f} against {c['recall_median']:.2f}" + short
                                    + ("" if later == "-" else f"; continued: {later}")})
     return {"selects": pd.DataFrame(rows)} if rows else {}

@@ -185,8 +185,10 @@ def judge_subnormal(frame: pd.DataFrame) -> Verdict:
 
 
 def judge_findings(frame: pd.DataFrame) -> Verdict:
-    """Evidence already reduced to findings by its section (rows: scope, holds, figure)."""
+    """Evidence already reduced to findings by its section (rows: scope, holds, figure; and why,
+    where an undecided finding has another reason than overlapping intervals)."""
     if frame is None or frame.empty:
         return Verdict("not measured", "-", "-")
     return combine([Finding(r.scope, None if pd.isna(r.holds) else bool(r.holds), r.figure,
-                            "the intervals overlap" if pd.isna(r.holds) else "") for r in frame.itertuples()])
+                            (r.why if isinstance(getattr(r, "why", None), str) and r.why else "the intervals overlap")
+                            if pd.isna(r.holds) else "") for r in frame.itertuples()])
