@@ -165,7 +165,7 @@ def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[
                        unsolved: Optional[List[int]] = None) -> List[List[str]]:
     """The overrides (without the seed) of each group's chosen configuration; with `unsolved`
     (reported seeds), only those where a run at one of these seeds, under the chosen budget, did
-    not solve."""
+    not solve, each with `seed=` naming those seeds."""
     from analysis.load import load_store, of
     from analysis.reduce.runs import runs as runs_of
 
@@ -191,7 +191,12 @@ def selected_overrides(store: Path, rule: Rule, presets: List[str], extra: List[
     if unsolved is not None:  # the reported stage's own points: the chosen overrides at each seed
         done = runs_of(of(df, "long_range"))
         short = set(done.loc[~done["solved"].astype(bool), "config_hash"])
-        out = [o for o in out if any(h in short for h in point_hashes([[*o, f"seed={s}"] for s in unsolved], extra))]
+        kept = []
+        for o in out:
+            seeds = [s for s, h in zip(unsolved, point_hashes([[*o, f"seed={s}"] for s in unsolved], extra)) if h in short]
+            if seeds:  # only those seeds: a solved seed run again would only repeat its run
+                kept.append([*o, f"seed={','.join(map(str, seeds))}"])
+        out = kept
     return out
 
 
@@ -223,7 +228,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rule", required=True, choices=sorted(RULES))
     parser.add_argument("--from", dest="presets", nargs="+", required=True, help="the tuning presets")
     parser.add_argument("--unsolved", type=int, nargs="+", metavar="SEED",
-                        help="only the chosen configurations with an unsolved run at these reported seeds")
+                        help="only the chosen configurations with an unsolved run at these reported seeds, "
+                             "each with seed= naming its unsolved ones")
     args = parser.parse_args(argv)
     for overrides in selected_overrides(Path(args.store), RULES[args.rule], args.presets, extra, args.unsolved):
         print(json.dumps(overrides))

@@ -107,6 +107,7 @@ def test_the_stage_end_to_end(tmp_path):
     df = pd.concat(pd.read_parquet(p) for p in store.glob("*.parquet"))
     longer = df[(df["measure"] == "long_range") & (df["measure_steps"] == 60)]
     assert longer["cell"].nunique() == unsolved["cell"].nunique() > 0
+    assert set(zip(longer["cell"], longer["seed"])) == set(zip(unsolved["cell"], unsolved["seed"]))  # no solved seed
     both = longer.merge(df[(df["measure"] == "long_range") & (df["measure_steps"] == 40)],
                         on=["cell", "seed", "step"], suffixes=("_60", "_40"))
     assert len(both) and (both["test_loss_60"] == both["test_loss_40"]).all()

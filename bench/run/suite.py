@@ -100,7 +100,7 @@ def run_selection(name: str, argv: List[str]) -> int:
     store = next((a.split("=", 1)[1] for a in argv if a.startswith("results_dir=")), "results/store")
     what = [a for a in argv if not a.startswith(HOW)]
     # `unsolved: true`: only the chosen configurations with a reported seed unsolved under the chosen
-    # budget, run again with `overrides` (e.g. a longer measure.steps: training is seeded, so the
+    # budget, at those seeds only, run again with `overrides` (e.g. a longer measure.steps: training is seeded, so the
     # longer run is the reported run continued; analysis/select.py::continued_runs)
     unsolved = ["--unsolved", *map(str, seeds)] if select.get("unsolved") else []
     out = subprocess.run([sys.executable, "-m", "analysis.select", store, "--rule", select["rule"],
@@ -111,8 +111,10 @@ def run_selection(name: str, argv: List[str]) -> int:
     print(f"bench.run.suite: {name}: {len(chosen)} configurations chosen by rule {select['rule']}; "
           f"each at seeds {seeds[0]}..{seeds[-1]}", file=sys.stderr, flush=True)
     worst = 0
-    for overrides in chosen:
-        rc = sweep([*overrides, *select.get("overrides", []), f"seed={','.join(map(str, seeds))}", *argv])
+    for overrides in chosen:  # with `unsolved`, the choice names its own seeds (its unsolved ones)
+        own = [o for o in overrides if o.startswith("seed=")] or [f"seed={','.join(map(str, seeds))}"]
+        overrides = [o for o in overrides if not o.startswith("seed=")]
+        rc = sweep([*overrides, *select.get("overrides", []), *own, *argv])
         if rc == 2:
             return rc
         worst = max(worst, rc)
