@@ -108,8 +108,9 @@ def run_selection(name: str, argv: List[str]) -> int:
     if out.returncode != 0:
         return out.returncode
     chosen = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-    print(f"bench.run.suite: {name}: {len(chosen)} configurations chosen by rule {select['rule']}; "
-          f"each at seeds {seeds[0]}..{seeds[-1]}", file=sys.stderr, flush=True)
+    print(f"bench.run.suite: {name}: {len(chosen)} configurations chosen by rule {select['rule']}"
+          + ("; each at its unsolved seeds" if unsolved else f"; each at seeds {seeds[0]}..{seeds[-1]}"),
+          file=sys.stderr, flush=True)
     worst = 0
     for overrides in chosen:  # with `unsolved`, the choice names its own seeds (its unsolved ones)
         own = [o for o in overrides if o.startswith("seed=")] or [f"seed={','.join(map(str, seeds))}"]
