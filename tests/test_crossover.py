@@ -65,7 +65,7 @@ def reduced(tmp_path, mingru_ms):
     from analysis.load import load_store, of
     from analysis.reduce.crossover import all_evidence, crossover
     from analysis.reduce.throughput import points
-    from analysis.report.verdicts import judge_below_one
+    from analysis.report.rules import judge_below_one
     groups = crossover(points(of(load_store(store(tmp_path / "s", mingru_ms)), "throughput")))
     lengths = pd.concat([g[4] for g in groups], ignore_index=True)
     return lengths.set_index(["threads", "comparison"]), judge_below_one(all_evidence(groups)["fastest"])
@@ -109,7 +109,7 @@ def test_the_fastest_path_is_judged_with_intervals_simultaneous_over_the_paths_i
     of six on the same rounds, its interval made simultaneous over the six spans 1, and the claim
     cannot tell. A path wholly below 1 even so (0.5x) holds again; all six above 1 contradicts."""
     from analysis.reduce.crossover import evidence
-    from analysis.report.verdicts import judge_below_one
+    from analysis.report.rules import judge_below_one
 
     def judged(rows):
         r = pd.DataFrame([{"threads": 1, "comparison": f"mingru {p} / lstm onednn", "seq_len": 4096, "ratio": x,

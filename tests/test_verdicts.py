@@ -5,8 +5,9 @@ import math
 import pandas as pd
 import pytest
 
-from analysis.report.verdicts import BY_KEY, CLAIMS, Finding, combine, judge_all
-from tests.synthetic import write_state_study
+from analysis.report.rules import Finding, combine
+from analysis.report.verdicts import BY_KEY, CLAIMS, judge_all
+from tests.synthetic_learning import write_state_study
 
 
 def decay_rows(lstm, rnn, scope="T=200"):
