@@ -159,7 +159,7 @@ def test_initialisation_study_gain_figure_table_and_claim(tmp_path):
 def test_fair_comparison_reports_fresh_seeds_at_the_tuned_recipe(tmp_path):
     """The chosen recipe comes from the tuning seeds; the figures from the reported seeds only;
     the long-lag verdict flips when the reported RNN runs solve as the LSTM's do."""
-    from tests.synthetic import write_fair_study
+    from tests.synthetic_learning import write_fair_study
     for flip, verdict in ((False, "supported"), (True, "contradicted")):
         store, out = write_fair_study(tmp_path / f"s{flip}", rnn_reported_solves=flip), tmp_path / f"r{flip}"
         assert report_main([str(store), "--out", str(out)]) == 0
@@ -178,7 +178,7 @@ def test_fair_comparison_reports_fresh_seeds_at_the_tuned_recipe(tmp_path):
 
 @pytest.mark.slow
 def test_seeds_continued_past_the_budget_are_shown_beside_not_counted_in_the_reported(tmp_path):
-    from tests.synthetic import write_fair_study
+    from tests.synthetic_learning import write_fair_study
     store, out = write_fair_study(tmp_path / "s", continued=True), tmp_path / "r"
     assert report_main([str(store), "--out", str(out)]) == 0
     t = pd.read_csv(out / "tables" / "fair_comparison.csv")

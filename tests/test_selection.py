@@ -95,7 +95,7 @@ def test_selects_is_computed_from_the_reported_seeds_against_the_control(tmp_pat
     import pandas as pd
 
     from analysis.report.__main__ import main
-    from tests.synthetic import write_selection_study
+    from tests.synthetic_learning import write_selection_study
     store, out = write_selection_study(tmp_path / "s", solvers, control_solves), tmp_path / "r"
     assert main([str(store), "--out", str(out)]) == 0
     v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim").loc["selects"]
@@ -106,3 +106,22 @@ def test_selects_is_computed_from_the_reported_seeds_against_the_control(tmp_pat
     assert (out / "figures" / "selection_learning_curves.png").exists()
     assert "selective_copy_runs" not in (out / "report.md").read_text()  # not the two-layer modern table
     assert "mingru (cannot, by construction)" in t.index and "mingru" not in v["scope"]
+
+
+def test_unsolved_reported_seeds_continued_are_shown_beside_the_budget_verdict(tmp_path):
+    """The gru's 10 unsolved reported seeds, continued to 1500 steps, 4 of them solving: the table and
+    the verdict's figure say so, and the verdict is still judged within the 500-step budget (the
+    continued runs are never counted as reported runs)."""
+    import pandas as pd
+
+    from analysis.report.__main__ import main
+    from tests.synthetic_learning import write_selection_study
+    store, out = write_selection_study(tmp_path / "s", ("lstm",), continued=True), tmp_path / "r"
+    assert main([str(store), "--out", str(out)]) == 0
+    t = pd.read_csv(out / "tables" / "selection_summary.csv").set_index("cell")
+    assert t.at["gru", "solved, reported seeds [95% Wilson]"].startswith("0/10")
+    assert t.at["gru", "unsolved seeds continued"].startswith("the 10 unsolved seeds to 1500 steps: 4 solved [")
+    assert t.at["lstm", "unsolved seeds continued"] == "-"
+    v = pd.read_csv(out / "tables" / "verdicts.csv").set_index("claim").loc["selects"]
+    assert v["verdict"] == "mixed"
+    assert v["figure"].endswith("; continued: the 10 unsolved seeds to 1500 steps: 4 solved")  # 4 of 10: no median

@@ -16,8 +16,9 @@ FIGURE = "selection_learning_curves"
 
 
 def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
-    rep = selection.reported(selection.one_layer_runs(df))
-    s = selection.summary(rep)
+    r = selection.one_layer_runs(df)
+    rep = selection.reported(r)
+    s = selection.summary(rep, selection.more(r))
     if s.empty:
         return None
     budget = int(s["budget"].max())
@@ -31,7 +32,9 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
           "on the input only (minGRU, minLSTM) cannot order its recall in one layer either: its output at "
           "recall step j, less that at step j - 1 for the same tokens one step earlier, does not depend on "
           "their order (a proof, the same place). A cell selects by content only where it solves the task "
-          "where the control does not.\n",
+          "where the control does not, within the budget; a state-dependent cell's reported seeds unsolved "
+          "within it are continued (selection_continued), and what they reach is shown beside: within the "
+          "budget such a seed is \"not learnt in N steps\", never \"cannot\".\n",
           report.table("selection_summary", selection.table(s), "per cell at its chosen learning rate: "
                        "reported seeds solved [95% Wilson], final recall accuracy over those seeds")]
     lr = of(df, "long_range")
