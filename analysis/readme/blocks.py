@@ -247,8 +247,12 @@ def selection(report: Path) -> str:
     t = tables(report, "selection_summary")
     if t.empty:
         return missing("selection")
-    return md(t) + figure(report, "selection_learning_curves",
-                          "selective copying with one layer: recall accuracy during training, reported seeds")
+    v = tables(report, "verdicts")
+    v = v[v["claim"] == "selects"] if not v.empty else v
+    verdict = "" if v.empty else (f"\n\nVerdict (`selects`, computed): **{v['verdict'].iloc[0]}**; "
+                                  f"{v['scope'].iloc[0]}. {v['figure'].iloc[0]}.")
+    return md(t) + verdict + figure(report, "selection_learning_curves",
+                                    "selective copying with one layer: recall accuracy during training, reported seeds")
 
 
 def cpu_advice(report: Path) -> str:

@@ -118,7 +118,7 @@ def table(s: pd.DataFrame) -> pd.DataFrame:
         "sequence length": s["seq_len"],
         "lr (tuning seeds)": [choice_text(r.lr, r.on_edge, r.by_solve) for r in s.itertuples()],
         "solved, reported seeds [95% Wilson]": [fraction(r.solved, r.seeds) for r in s.itertuples()],
-        "final recall accuracy, median [min, max]": [f"{r.recall_median:.3f} [{r.recall_min:.3f}, {r.recall_max:.3f}]"
+        "recall accuracy at stop, median [min, max]": [f"{r.recall_median:.3f} [{r.recall_min:.3f}, {r.recall_max:.3f}]"
                                                      for r in s.itertuples()],
         "median steps to solve [95%]": [steps_text(r) for r in s.itertuples()],
         "budget (steps)": s["budget"],
@@ -174,4 +174,31 @@ def evidence(s: pd.DataFrame, missing: pd.DataFrame) -> dict:
                                    f"{CONTROL} {fraction(int(c['solved']), int(c['seeds']))}; median recall "
                                    f"{r.recall_median:.2f} against {c['recall_median']:.2f}" + short
                                    + ("" if later == "-" else f"; continued: {later}")})
-    return {"selects": pd.DataFrame(rows)} if rows else {}
+    if not rows:
+        return {}
+    return {"selects": pd.DataFrame(rows).assign(headline=headline(s, checks))}
+
+
+def headline(s: pd.DataFrame, checks: dict) -> str:
+    """The verdict's figure: every judged cell's reported fraction against the control's, the budget
+    check where it fails, and what the continued seeds reached (no control was continued)."""
+    if s.empty:
+        return ""
+    parts = []
+    for T, at in s.groupby("seq_len", sort=True):
+        judged = at[~at["cell"].map(cannot) | (at["cell"] == CONTROL)]
+        cells = ", ".join(f"{r.cell} {fraction(r.solved, r.seeds)}" for r in judged.itertuples() if r.cell != CONTROL)
+        ctrl = judged[judged["cell"] == CONTROL]
+        text = f"solved within {int(at['budget'].max())} steps" + (f" (T={T})" if s["seq_len"].nunique() > 1 else "")
+        text += f": {cells}" + (f" against {CONTROL} {fraction(int(ctrl['solved'].iloc[0]), int(ctrl['seeds'].iloc[0]))}"
+                                 if len(ctrl) else "")
+        if not checks[int(T)]["long_enough"]:
+            text += f" (budget shorter than the rule asks: {checks[int(T)]['why']})"
+        went = [f"{r.cell} {int(r.continued_solved)} of {int(r.continued_seeds)}"
+                + ("" if pd.isna(r.continued_median) else f" (median {r.continued_median:.0f} steps)")
+                for r in judged.itertuples() if pd.notna(getattr(r, "continued_budget", float("nan")))]
+        if went:
+            budget = int(judged["continued_budget"].max())
+            text += f"; unsolved seeds continued to {budget} steps (the control was not): solved " + ", ".join(went)
+        parts.append(text)
+    return ". ".join(parts)

@@ -186,9 +186,12 @@ def judge_subnormal(frame: pd.DataFrame) -> Verdict:
 
 def judge_findings(frame: pd.DataFrame) -> Verdict:
     """Evidence already reduced to findings by its section (rows: scope, holds, figure; and why,
-    where an undecided finding has another reason than overlapping intervals)."""
+    where an undecided finding has another reason than overlapping intervals; and headline, the
+    same in every row, where the verdict's figure should give every configuration at once)."""
     if frame is None or frame.empty:
         return Verdict("not measured", "-", "-")
+    head = frame["headline"].iloc[0] if "headline" in frame else None
     return combine([Finding(r.scope, None if pd.isna(r.holds) else bool(r.holds), r.figure,
                             (r.why if isinstance(getattr(r, "why", None), str) and r.why else "the intervals overlap")
-                            if pd.isna(r.holds) else "") for r in frame.itertuples()])
+                            if pd.isna(r.holds) else "") for r in frame.itertuples()],
+                   Finding("every cell", None, head) if isinstance(head, str) and head else None)

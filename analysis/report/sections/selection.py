@@ -37,7 +37,7 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
           "within it are continued (selection_continued), and what they reach is shown beside: within the "
           "budget such a seed is \"not learnt in N steps\", never \"cannot\".\n",
           report.table("selection_summary", selection.table(s), "per cell at its chosen learning rate: "
-                       "reported seeds solved [95% Wilson], final recall accuracy over those seeds, median steps "
+                       "reported seeds solved [95% Wilson], recall accuracy when the run stopped (solved, or at the budget), median steps "
                        "to solve (Kaplan-Meier, censored at the budget)") if not s.empty else "",
           "" if missing.empty else "Chosen on the tuning seeds, reported runs not stored (judged \"cannot tell\"): "
           + ", ".join(f"{m.cell} at T={m.seq_len} (lr {float(m.measure_lr):g})" for m in missing.itertuples()) + "\n",
