@@ -9,6 +9,7 @@ TORCH_INDEX ?=
 EXP ?= default
 STORE ?= results/store
 REPORT ?= results/report
+OVERRIDES ?=
 CI_STORE ?= results/ci/store
 BASELINE ?= results/baseline
 COMPARE_FLAGS ?=
@@ -60,7 +61,7 @@ test-slurm: venv ## run the SLURM tests against the cluster that answers (make s
 	$(PY) -m pytest -m "slurm" -q -rs
 
 bench: venv ## run the preset sweep EXP (default: every measure) and write the report
-	$(PY) -m bench.run.suite $(EXP) results_dir=$(STORE)
+	$(PY) -m bench.run.suite $(EXP) results_dir=$(STORE) $(OVERRIDES)
 	$(PY) -m analysis.report $(STORE) --out $(REPORT)
 
 report: venv ## rebuild tables, figures and report.md from the stored records only

@@ -25,7 +25,8 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
     budget = int((s if not s.empty else r)["budget"].max())
     md = ["Selective copying (Gu & Dao 2023) with one layer and a linear readout: 4 tokens of 8 at random, "
           "ordered positions among the first 31 steps, a delimiter, then 4 recall steps in order; solved at 99% "
-          f"recall accuracy on the held-out batch within {budget} steps; chance 1/8. The learning rate is "
+          f"recall accuracy on the held-out batch within {budget} steps; chance 1/8 for a guess among the tokens (a "
+          "model that outputs the blank or the delimiter at the recall steps scores 0). The learning rate is "
           "chosen per cell on tuning seeds 0-1; the table counts the reported seeds only. The LRU is the "
           "control: with one layer its output is a sum over positions of a function of (distance, "
           "token), which cannot name the middle one of three tokens (a proof, true by construction: "
