@@ -11,9 +11,10 @@ import pandas as pd
 
 from analysis.load import of
 from analysis.reduce.fits import fraction, succeeds_where_other_does_not, wilson
+from analysis.reduce.long_lag import budget_checks as budget_checks_of
 from analysis.reduce.long_lag import continued, continued_text
 from analysis.reduce.runs import runs
-from analysis.reduce.survival import budget_check, curves, median_steps
+from analysis.reduce.survival import curves, median_steps
 from analysis.select import REPORTED_FROM, RULES, choice_text, choose, chosen_runs, continued_runs
 from bench.cells.registry import REGISTRY, cell_rank
 
@@ -69,7 +70,12 @@ def summary(rep: pd.DataFrame, longer: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("cell", key=lambda c: c.map(cell_rank), kind="stable").reset_index(drop=True)
 
 
-def tuning(r: pd.DataFrame) -> pd.DataFrame:
+def choice(r: pd.DataFrame) -> pd.DataFrame:
+    """Each group's learning rate chosen on the tuning seeds (analysis/select.py::choose, rule recipe)."""
+    return choose(r, RULES["recipe"]) if not r.empty else pd.DataFrame()
+
+
+def tuning(r: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     """The tuning seeds (never reported), per cell, length and learning rate: seeds solved and
     their median final recall accuracy (what the choice read, beside the chosen row); wide, one
     column per learning rate; the chosen one marked, runs that diverged counted."""
@@ -79,9 +85,9 @@ def tuning(r: pd.DataFrame) -> pd.DataFrame:
     g = t.groupby(["cell", "seq_len", "measure_lr"], sort=False).agg(
         solved=("solved", "sum"), seeds=("seed", "nunique"), recall=("final_test_acc", "median"),
         diverged=("diverged", "sum")).reset_index()
-    chosen = {(c.cell, c.seq_len, float(c.measure_lr)) for c in choose(r, RULES["recipe"]).itertuples()}
+    picked = {(c.cell, c.seq_len, float(c.measure_lr)) for c in chosen.itertuples()}
     g["entry"] = [f"{int(x.solved)}/{int(x.seeds)}, {x.recall:.2f}" + (f", {int(x.diverged)} diverged" if x.diverged else "")
-                  + (" (chosen)" if (x.cell, x.seq_len, float(x.measure_lr)) in chosen else "") for x in g.itertuples()]
+                  + (" (chosen)" if (x.cell, x.seq_len, float(x.measure_lr)) in picked else "") for x in g.itertuples()]
     wide = g.pivot_table(index=["cell", "seq_len"], columns="measure_lr", values="entry", aggfunc="first")
     wide.columns = [f"lr {float(c):g}" for c in wide.columns]
     wide = wide.reset_index().rename(columns={"seq_len": "sequence length"}).fillna("-")
@@ -89,16 +95,11 @@ def tuning(r: pd.DataFrame) -> pd.DataFrame:
 
 
 def budget_checks(s: pd.DataFrame) -> dict:
-    """Per length: whether the budget is at least twice the slowest solving cell's median steps to
-    solve (analysis/reduce/survival.py::budget_check, the long-lag studies' rule); a cell that
-    reaches its median only when its unsolved seeds are continued counts with that median, so
-    the check then says the budget is short."""
-    out = {}
-    for T, g in s.groupby("seq_len", sort=True):
-        medians = {r.cell: (r.continued_cell_median if pd.isna(r.median_steps) else r.median_steps)
-                   for r in g.itertuples()}
-        out[int(T)] = budget_check(medians, float(g["budget"].max()))
-    return out
+    """Per length: the long-lag studies' budget check (analysis/reduce/long_lag.py::budget_checks:
+    at least twice the slowest solving cell's median steps to solve, a cell that reaches its
+    median only when continued counting with that median)."""
+    t = budget_checks_of(s.assign(protocol="selection", task="selective_copy"))
+    return {int(c.seq_len): c._asdict() for c in t.itertuples(index=False)}
 
 
 def steps_text(r) -> str:
@@ -130,10 +131,9 @@ def cannot(cell: str) -> bool:
     return cell in REGISTRY and REGISTRY[cell].family == CANNOT
 
 
-def unreported(r: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
-    """The groups chosen on the tuning seeds whose reported runs are not in the store (cell, seq_len,
-    the chosen lr): shown and judged "cannot tell", never dropped."""
-    c = choose(r, RULES["recipe"]) if not r.empty else pd.DataFrame()
+def unreported(c: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
+    """The groups chosen on the tuning seeds (`c`, from choice) whose reported runs are not in the
+    store (cell, seq_len, the chosen lr): shown and judged "cannot tell", never dropped."""
     if c.empty:
         return pd.DataFrame(columns=["cell", "seq_len", "measure_lr"])
     have = set(zip(s["cell"], s["seq_len"].astype(int))) if not s.empty else set()
@@ -141,13 +141,14 @@ def unreported(r: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
     return c[["cell", "seq_len", "measure_lr"]].assign(seq_len=c["seq_len"].astype(int)).reset_index(drop=True)
 
 
-def evidence(s: pd.DataFrame, missing: pd.DataFrame) -> dict:
+def evidence(s: pd.DataFrame, missing: pd.DataFrame, checks: dict) -> dict:
     """`selects`: per cell whose transition depends on its state, whether it solves where the
     control does not (succeeds_where_other_does_not on the two Wilson intervals: against where its
     interval lies wholly below 1/2 or the control's wholly above 1/2), within the budget at which
     the recipe was chosen; what the unsolved seeds did when continued is quoted beside. A cell or
-    control chosen but without reported runs (`missing`, from unreported) cannot tell."""
-    rows, checks = [], budget_checks(s) if not s.empty else {}
+    control chosen but without reported runs (`missing`, from unreported) cannot tell. `checks`:
+    budget_checks(s)."""
+    rows = []
     lengths = sorted(set(s["seq_len"].astype(int) if not s.empty else []) | set(missing["seq_len"].astype(int)))
     for T in lengths:
         at = s[s["seq_len"] == T] if not s.empty else s

@@ -19,7 +19,9 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
     r = selection.one_layer_runs(df)
     rep = selection.reported(r)
     s = selection.summary(rep, selection.more(r))
-    missing = selection.unreported(r, s)
+    chosen = selection.choice(r)
+    missing = selection.unreported(chosen, s)
+    checks = selection.budget_checks(s) if not s.empty else {}
     if s.empty and missing.empty:
         return None
     budget = int((s if not s.empty else r)["budget"].max())
@@ -43,10 +45,10 @@ def build(df: pd.DataFrame, report) -> Optional[SectionResult]:
           "" if missing.empty else "Chosen on the tuning seeds, reported runs not stored (judged \"cannot tell\"): "
           + ", ".join(f"{m.cell} at T={m.seq_len} (lr {float(m.measure_lr):g})" for m in missing.itertuples()) + "\n",
           "Budget check (at least twice the slowest solving cell's median steps to solve, as in the long-lag "
-          "studies):\n\n" + "\n".join(f"- T={T}: {c['why']}" for T, c in selection.budget_checks(s).items()) + "\n",
-          report.table("selection_tuning", selection.tuning(r), "the tuning seeds (what the choice read; never "
+          "studies):\n\n" + "\n".join(f"- T={T}: {c['why']}" for T, c in checks.items()) + "\n",
+          report.table("selection_tuning", selection.tuning(r, chosen), "the tuning seeds (what the choice read; never "
                        "reported as a result): per cell and learning rate, seeds solved within the budget and their "
                        "median final recall accuracy; a cell's grid ends where it is written")]
     lr = of(df, "long_range")
     md.append(selective_figure(lr[lr["config_hash"].isin(set(rep["config_hash"]))], report, FIGURE))
-    return SectionResult(TITLE, ANCHOR, "\n".join(md), evidence=selection.evidence(s, missing))
+    return SectionResult(TITLE, ANCHOR, "\n".join(md), evidence=selection.evidence(s, missing, checks))
